@@ -1,0 +1,99 @@
+"""The `Sluis-Admission` token: issued by the gateway, checked by any backend.
+
+A token is an itsdangerous `TimestampSigner` value (HMAC-SHA256, salt
+``sluis.admission``) over ``v1:<room>:<visitor>:<ttl>``:
+
+    v1:zomerkampen:Xk3a9_Qm2LpR0tZw:900.Z2x1bQ.3q2-7nF...
+
+- ``room``: the waiting room that admitted the visitor;
+- ``visitor``: the opaque visitor id (never personal data);
+- ``ttl``: seconds the admission lives after the timestamp;
+- the timestamp (base64 of the issue time in seconds) and the signature are
+  itsdangerous's own. Keys are a list, newest last: the newest signs, all verify.
+
+No I/O: verifying a token needs the keys only, never Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, TimestampSigner
+
+ADMISSION_SALT = "sluis.admission"
+FORMAT_VERSION = "v1"
+# A token stamped further in the future than this is forged or from a broken clock.
+MAX_CLOCK_SKEW_SECONDS = 30
+ROOM_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+VISITOR_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    room: str
+    visitor: str
+    issued_at: int
+    expires_at: int
+
+
+def _as_bytes(keys: Sequence[str | bytes]) -> list[bytes]:
+    out = [k.encode() if isinstance(k, str) else bytes(k) for k in keys]
+    if not out or any(not k for k in out):
+        raise ValueError("at least one non-empty signing key is needed")
+    return out
+
+
+class AdmissionCodec:
+    """Signs and checks admission tokens with one key list (built once, reused)."""
+
+    def __init__(self, keys: Sequence[str | bytes]) -> None:
+        self._signer = TimestampSigner(
+            _as_bytes(keys), salt=ADMISSION_SALT, digest_method=hashlib.sha256
+        )
+
+    def issue(self, room: str, visitor: str, ttl_seconds: int) -> str:
+        payload = f"{FORMAT_VERSION}:{room}:{visitor}:{int(ttl_seconds)}"
+        return self._signer.sign(payload).decode("ascii")
+
+    def check(
+        self, token: str | bytes | None, room: str | None = None, now: float | None = None
+    ) -> Admission | None:
+        """The admission the token proves, or None when it proves nothing."""
+        if not token:
+            return None
+        try:
+            raw, ts = self._signer.unsign(token, return_timestamp=True)
+        except (BadSignature, ValueError, TypeError, UnicodeError):
+            return None
+        parts = raw.decode("ascii", "replace").split(":")
+        if len(parts) != 4 or parts[0] != FORMAT_VERSION:
+            return None
+        _, tok_room, visitor, ttl_text = parts
+        if not ttl_text.isdigit():
+            return None
+        issued = int(ts.timestamp())
+        expires = issued + int(ttl_text)
+        current = time.time() if now is None else now
+        if issued > current + MAX_CLOCK_SKEW_SECONDS or current >= expires:
+            return None
+        if room is not None and tok_room != room:
+            return None
+        return Admission(room=tok_room, visitor=visitor, issued_at=issued, expires_at=expires)
+
+
+def verify(
+    token: str | bytes | None,
+    keys: Sequence[str | bytes],
+    room: str | None = None,
+    now: float | None = None,
+) -> Admission | None:
+    """Check a `Sluis-Admission` token: signature, expiry and (if given) room.
+
+    Returns the `Admission` it proves, or None for a missing, tampered, expired,
+    future-dated or foreign token. Never raises for bad input.
+    """
+    return AdmissionCodec(keys).check(token, room=room, now=now)

@@ -1,0 +1,85 @@
+"""Prometheus metrics, named as in the contract. Never a visitor id as a label.
+
+Per-process figures are counted here; room-wide figures (queue length, active
+sessions, admissions, waits) are read from Redis at scrape time, so every gateway
+process reports the same truth however many workers admit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from gateway import __version__
+from gateway.store.redis_store import WAIT_BUCKETS
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+JOINS = Counter("sluis_joins", "Joins answered, by result", ["room", "result"], registry=REGISTRY)
+TOKEN_CHECKS = Counter("sluis_token_checks", "Admission cookies checked", ["result"],
+                       registry=REGISTRY)
+BACKEND_REQUESTS = Counter("sluis_backend_requests", "Requests forwarded to the backend",
+                           ["room", "code"], registry=REGISTRY)
+BACKEND_SECONDS = Histogram("sluis_backend_request_seconds", "Backend answer time",
+                            registry=REGISTRY,
+                            buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+BACKEND_INFLIGHT = Gauge("sluis_backend_inflight", "Requests in flight to the backend", ["room"],
+                         registry=REGISTRY)
+REDIS_ERRORS = Counter("sluis_redis_errors", "Requests that found Redis unavailable",
+                       registry=REGISTRY)
+BUILD_INFO = Gauge("sluis_build_info", "Sluis version", ["version"], registry=REGISTRY)
+BUILD_INFO.labels(__version__).set(1)
+
+
+
+class RoomFigures(Collector):
+    """Room-wide figures from Redis, refreshed by the metrics route before each scrape."""
+
+    def __init__(self) -> None:
+        self.rows: list[RoomRow] = []
+
+    def collect(self) -> Iterator[Metric]:
+        queue = GaugeMetricFamily("sluis_queue_length", "Visitors waiting (pre-queue and queue)",
+                                  labels=["room"])
+        active = GaugeMetricFamily("sluis_active_sessions", "Live admitted sessions",
+                                   labels=["room"])
+        rate = GaugeMetricFamily("sluis_admission_rate_per_minute", "Target admission rate",
+                                 labels=["room"])
+        admissions = CounterMetricFamily("sluis_admissions", "Visitors admitted", labels=["room"])
+        waits = HistogramMetricFamily("sluis_wait_seconds", "Wait from joining to admission")
+        total: dict[str, int] = {}
+        for row in self.rows:
+            queue.add_metric([row.room], row.waiting)
+            active.add_metric([row.room], row.active)
+            rate.add_metric([row.room], row.rate_per_minute)
+            admissions.add_metric([row.room], row.counters.get("admitted_total", 0))
+            for k, v in row.counters.items():
+                if k.startswith("wait_"):
+                    total[k] = total.get(k, 0) + v
+        buckets = [(str(float(b)), float(total.get(f"wait_le_{b}_total", 0)))
+                   for b in WAIT_BUCKETS]
+        buckets.append(("+Inf", float(total.get("wait_count_total", 0))))
+        waits.add_metric([], buckets, sum_value=total.get("wait_ms_total", 0) / 1000)
+        yield from (queue, active, rate, admissions, waits)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRow:
+    room: str
+    waiting: int
+    active: int
+    rate_per_minute: int
+    counters: dict[str, int]
+
+
+ROOM_FIGURES = RoomFigures()
+REGISTRY.register(ROOM_FIGURES)

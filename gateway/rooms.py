@@ -1,0 +1,200 @@
+"""Rooms: what each waiting room is (configuration) and the live settings operators change."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from backends.admission import ROOM_PATTERN
+
+
+class RoomSettingsError(ValueError):
+    """Bad room settings; `reasons` maps each field to what is wrong with it."""
+
+    def __init__(self, reasons: Mapping[str, str]) -> None:
+        self.reasons = dict(reasons)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.reasons.items()))
+
+
+# Live settings: stored in Redis, changed by operators, read by the worker every tick.
+LIVE_FIELDS = ("rate_per_minute", "max_active", "session_seconds", "paused", "opens_at",
+               "grace_seconds", "closed")
+LIMITS = {
+    "rate_per_minute": (0, 1_000_000),
+    "max_active": (0, 10_000_000),
+    "session_seconds": (30, 86_400),
+    "grace_seconds": (30, 86_400),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSettings:
+    rate_per_minute: int = 60
+    max_active: int = 100
+    session_seconds: int = 900
+    paused: bool = False
+    opens_at_ms: int = 0  # 0: open, no pre-queue
+    grace_seconds: int = 300
+    closed: bool = False
+
+    def as_redis(self) -> dict[str, str]:
+        return {
+            "rate_per_minute": str(self.rate_per_minute),
+            "max_active": str(self.max_active),
+            "session_seconds": str(self.session_seconds),
+            "paused": "1" if self.paused else "0",
+            "opens_at": str(self.opens_at_ms),
+            "grace_seconds": str(self.grace_seconds),
+            "closed": "1" if self.closed else "0",
+        }
+
+    @classmethod
+    def from_redis(cls, raw: Mapping[bytes | str, bytes | str]) -> LiveSettings:
+        def get(name: str, default: int) -> int:
+            value = raw.get(name, raw.get(name.encode()))
+            if value is None or value == b"" or value == "":
+                return default
+            return int(value)
+
+        d = cls()
+        return cls(
+            rate_per_minute=get("rate_per_minute", d.rate_per_minute),
+            max_active=get("max_active", d.max_active),
+            session_seconds=get("session_seconds", d.session_seconds),
+            paused=bool(get("paused", 0)),
+            opens_at_ms=get("opens_at", 0),
+            grace_seconds=get("grace_seconds", d.grace_seconds),
+            closed=bool(get("closed", 0)),
+        )
+
+    def public(self, tz: ZoneInfo) -> dict[str, Any]:
+        return {
+            "rate_per_minute": self.rate_per_minute,
+            "max_active": self.max_active,
+            "session_seconds": self.session_seconds,
+            "paused": self.paused,
+            "opens_at": iso_from_ms(self.opens_at_ms, tz),
+            "grace_seconds": self.grace_seconds,
+            "closed": self.closed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RoomConfig:
+    """A room as configured: its name, texts, and the settings it starts with."""
+
+    name: str
+    title: str = "Registrations"
+    timezone: str = "Europe/Brussels"
+    initial: LiveSettings = LiveSettings()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def iso_from_ms(ms: int, tz: ZoneInfo) -> str | None:
+    if not ms:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz).isoformat(timespec="seconds")
+
+
+def parse_opens_at(value: Any) -> int:
+    """An ISO 8601 time with offset (or null / "" for "open now") as epoch milliseconds."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                "must be an ISO 8601 date and time, e.g. 2027-03-01T09:00:00+01:00") from None
+    else:
+        raise ValueError("must be an ISO 8601 string or null")
+    if moment.tzinfo is None:
+        raise ValueError("needs a UTC offset, e.g. +01:00")
+    ms = int(moment.astimezone(UTC).timestamp() * 1000)
+    if ms <= 0:
+        raise ValueError("must be after 1970")
+    return ms
+
+
+def validate_changes(changes: Any) -> dict[str, int | bool]:
+    """Operator input → typed live-setting values, or RoomSettingsError with every reason."""
+    if not isinstance(changes, dict):
+        raise RoomSettingsError({"body": "must be a JSON object"})
+    if not changes:
+        raise RoomSettingsError({"body": f"name at least one of {', '.join(LIVE_FIELDS)}"})
+    reasons: dict[str, str] = {}
+    out: dict[str, int | bool] = {}
+    for key, value in changes.items():
+        if key not in LIVE_FIELDS:
+            reasons[str(key)[:64]] = "unknown setting"
+        elif key in ("paused", "closed"):
+            if isinstance(value, bool):
+                out[key] = value
+            else:
+                reasons[key] = "must be true or false"
+        elif key == "opens_at":
+            try:
+                out["opens_at"] = parse_opens_at(value)
+            except ValueError as exc:
+                reasons[key] = str(exc)
+        else:
+            low, high = LIMITS[key]
+            if isinstance(value, bool) or not isinstance(value, int):
+                reasons[key] = "must be a whole number"
+            elif not low <= value <= high:
+                reasons[key] = f"must be between {low} and {high}"
+            else:
+                out[key] = value
+    if reasons:
+        raise RoomSettingsError(reasons)
+    return out
+
+
+def _room_from_table(name: str, table: Mapping[str, Any]) -> RoomConfig:
+    if not ROOM_PATTERN.match(name):
+        raise RoomSettingsError({name: "room names use a-z, 0-9, - and _ (at most 63)"})
+    live = {k: table[k] for k in LIVE_FIELDS if k in table}
+    typed = validate_changes(live) if live else {}
+    base = LiveSettings()
+    initial = LiveSettings(
+        rate_per_minute=int(typed.get("rate_per_minute", base.rate_per_minute)),
+        max_active=int(typed.get("max_active", base.max_active)),
+        session_seconds=int(typed.get("session_seconds", base.session_seconds)),
+        paused=bool(typed.get("paused", base.paused)),
+        opens_at_ms=int(typed.get("opens_at", 0)),
+        grace_seconds=int(typed.get("grace_seconds", base.grace_seconds)),
+        closed=bool(typed.get("closed", base.closed)),
+    )
+    timezone = str(table.get("timezone", "Europe/Brussels"))
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RoomSettingsError({f"{name}.timezone": f"unknown time zone {timezone!r}"}) from None
+    return RoomConfig(name=name, title=str(table.get("title", name)), timezone=timezone,
+                      initial=initial)
+
+
+def load_rooms(path: str | None) -> tuple[RoomConfig, ...]:
+    """Rooms from the TOML file at `path`, or the one room `default`."""
+    if path is None:
+        return (RoomConfig(name="default"),)
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RoomSettingsError({"SLUIS_CONFIG": f"cannot read {path}: {exc.strerror}"}) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RoomSettingsError({"SLUIS_CONFIG": f"{path} is not valid TOML: {exc}"}) from None
+    tables = data.get("rooms")
+    if not isinstance(tables, dict) or not tables:
+        raise RoomSettingsError({"SLUIS_CONFIG": "needs at least one [rooms.<name>] table"})
+    return tuple(_room_from_table(name, t) for name, t in tables.items() if isinstance(t, dict))

@@ -1,0 +1,1 @@
+"""What Sluis serves itself under /_sluis/."""

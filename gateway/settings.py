@@ -1,0 +1,97 @@
+"""One frozen Settings object, read from the environment once and passed down."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.rooms import RoomConfig, load_rooms
+
+
+class SettingsError(ValueError):
+    """A setting in the environment has a value Sluis cannot use."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _csv(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _stored_secret(path: Path, nbytes: int) -> str:
+    """A secret kept in the data folder so that restarts keep cookies valid."""
+    if path.exists():
+        value = path.read_text().strip()
+        if value:
+            return value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    redis_url: str | None
+    data_dir: Path
+    secret_keys: tuple[str, ...]
+    admin_token: str
+    backend: str
+    internal_url: str | None
+    database_url: str | None
+    port: int
+    joins_per_ip_per_minute: int
+    trusted_proxies: tuple[str, ...]
+    rooms: tuple[RoomConfig, ...]
+    # Seconds between writes that slide an admitted visitor's session forward.
+    renew_every_seconds: int = 10
+    # How long Redis may take before a request is answered with the calm 503.
+    redis_timeout_seconds: float = 2.0
+    worker_tick_seconds: float = 0.5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("SLUIS_DATA_DIR", ".sluis")).resolve()
+        keys = _csv(env, "SLUIS_SECRET_KEYS")
+        if not keys:
+            keys = (_stored_secret(data_dir / "secret_key", 32),)
+        if any(len(k) < 16 for k in keys):
+            raise SettingsError("every key in SLUIS_SECRET_KEYS needs at least 16 characters")
+        admin = env.get("SLUIS_ADMIN_TOKEN", "").strip() or _stored_secret(
+            data_dir / "admin_token", 24
+        )
+        tick_ms = _int(env, "SLUIS_WORKER_TICK_MS", 500, minimum=50)
+        if tick_ms > 1000:
+            raise SettingsError("SLUIS_WORKER_TICK_MS must be at most 1000")
+        return cls(
+            redis_url=env.get("SLUIS_REDIS_URL", "").strip() or None,
+            data_dir=data_dir,
+            secret_keys=keys,
+            admin_token=admin,
+            backend=env.get("SLUIS_BACKEND", "").strip() or "internal",
+            internal_url=env.get("SLUIS_INTERNAL_URL", "").strip() or None,
+            database_url=env.get("SLUIS_DATABASE_URL", "").strip() or None,
+            port=_int(env, "SLUIS_PORT", 8000, minimum=1),
+            joins_per_ip_per_minute=_int(env, "SLUIS_JOINS_PER_IP_PER_MINUTE", 30),
+            trusted_proxies=_csv(env, "SLUIS_TRUSTED_PROXIES"),
+            rooms=load_rooms(env.get("SLUIS_CONFIG", "").strip() or None),
+            renew_every_seconds=_int(env, "SLUIS_RENEW_EVERY_SECONDS", 10, minimum=1),
+            worker_tick_seconds=tick_ms / 1000,
+        )

@@ -1,0 +1,112 @@
+"""The status answer of the contract, built from one store read (pure, no I/O)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway import eta as eta_mod
+from gateway.rooms import iso_from_ms
+from gateway.store import Code, Place, RoomSnapshot
+
+
+class State(StrEnum):
+    NONE = "none"
+    PREQUEUE = "prequeue"
+    QUEUED = "queued"
+    ADMITTED = "admitted"
+    PAUSED = "paused"
+    CLOSED = "closed"
+
+
+def state_of(place: Place, snap: RoomSnapshot) -> State:
+    if place.code == Code.ADMITTED:
+        return State.ADMITTED
+    if place.code == Code.PREQUEUE:
+        return State.PREQUEUE
+    if place.code == Code.QUEUED:
+        return State.PAUSED if snap.settings.paused else State.QUEUED
+    if place.code == Code.CLOSED or snap.settings.closed:
+        return State.CLOSED
+    return State.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    room: str
+    state: State
+    position: int | None
+    ahead: int | None
+    queue_length: int
+    eta: eta_mod.Eta
+    opens_at: str | None
+    poll_after_seconds: int
+    seed_sha256: str | None
+    seed: str | None
+    updated_at: str
+    opens_at_ms: int
+    now_ms: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "room": self.room,
+            "state": self.state.value,
+            "position": self.position,
+            "ahead": self.ahead,
+            "queue_length": self.queue_length,
+            "eta_seconds": self.eta.seconds,
+            "eta_low_seconds": self.eta.low,
+            "eta_high_seconds": self.eta.high,
+            "opens_at": self.opens_at,
+            "poll_after_seconds": self.poll_after_seconds,
+            "draw": {"seed_sha256": self.seed_sha256, "seed": self.seed},
+            "updated_at": self.updated_at,
+        }
+
+
+def build(room: str, tz: ZoneInfo, snap: RoomSnapshot, place: Place,
+          rng: random.Random | None = None) -> Status:
+    s = snap.settings
+    state = state_of(place, snap)
+    waiting = state in (State.QUEUED, State.PAUSED)
+    position = place.position if waiting and place.position > 0 else None
+    ahead = position - 1 if position is not None else None
+    estimate = eta_mod.UNKNOWN
+    if state is State.QUEUED and ahead is not None:
+        estimate = eta_mod.estimate(ahead, s.rate_per_minute, snap.rate_measured,
+                                    snap.rate_low, snap.rate_high)
+    if state is State.QUEUED:
+        poll = eta_mod.poll_queued(estimate, ahead or 0, s.grace_seconds, rng)
+    elif state is State.PREQUEUE:
+        poll = eta_mod.poll_prequeue((s.opens_at_ms - snap.now_ms) / 1000, snap.prequeue_len, rng)
+    elif state is State.PAUSED:
+        poll = eta_mod.poll_paused(rng)
+    elif state is State.ADMITTED:
+        poll = 1
+    else:
+        poll = 10
+    upcoming = s.opens_at_ms > snap.now_ms
+    return Status(
+        room=room, state=state, position=position, ahead=ahead,
+        queue_length=snap.waiting, eta=estimate,
+        opens_at=iso_from_ms(s.opens_at_ms, tz) if upcoming else None,
+        poll_after_seconds=poll,
+        seed_sha256=snap.seed_sha256 if s.opens_at_ms else None,
+        seed=snap.seed if s.opens_at_ms and not upcoming else None,
+        updated_at=iso_from_ms(snap.now_ms, tz) or "",
+        opens_at_ms=s.opens_at_ms, now_ms=snap.now_ms,
+    )
+
+
+def without_place(room: str, tz: ZoneInfo, now_ms: int) -> dict[str, Any]:
+    """The answer for a request without a (valid) visitor cookie: no Redis needed."""
+    return {
+        "room": room, "state": State.NONE.value, "position": None, "ahead": None,
+        "queue_length": None, "eta_seconds": None, "eta_low_seconds": None,
+        "eta_high_seconds": None, "opens_at": None, "poll_after_seconds": 10,
+        "draw": {"seed_sha256": None, "seed": None},
+        "updated_at": iso_from_ms(now_ms, tz),
+    }

@@ -1,0 +1,69 @@
+-- Shared helpers, placed before the body of every script that needs them.
+-- State codes returned to Python (gateway/store/redis_store.py: VisitorState):
+--   0 none, 1 prequeue, 2 queued, 3 admitted, 5 closed, 6 limited
+local NONE, PREQUEUE, QUEUED, ADMITTED, CLOSED, LIMITED = 0, 1, 2, 3, 5, 6
+
+local function clock()
+  local t = redis.call('TIME')
+  local s, us = tonumber(t[1]), tonumber(t[2])
+  return s * 1000000 + us, s * 1000 + math.floor(us / 1000), s
+end
+
+local function num(v, default)
+  if v == false or v == nil or v == '' then return default end
+  return tonumber(v) or default
+end
+
+-- Live settings, in the order of rooms.LIVE_FIELDS.
+local function read_settings(key)
+  local v = redis.call('HMGET', key, 'rate_per_minute', 'max_active', 'session_seconds',
+    'paused', 'opens_at', 'grace_seconds', 'closed')
+  return {
+    rate = num(v[1], 60), max_active = num(v[2], 100), session_ms = num(v[3], 900) * 1000,
+    paused = num(v[4], 0) == 1, opens_ms = num(v[5], 0), grace_s = num(v[6], 300),
+    closed = num(v[7], 0) == 1, raw = v,
+  }
+end
+
+-- A waiting visitor who has not asked for longer than the grace period has left.
+local function is_stale(seen_key, id, now_s, grace_s)
+  local last = redis.call('HGET', seen_key, id)
+  return last and (now_s - tonumber(last)) > grace_s
+end
+
+local function forget(queue_key, pre_key, seen_key, id)
+  redis.call('ZREM', queue_key, id)
+  redis.call('ZREM', pre_key, id)
+  redis.call('HDEL', seen_key, id)
+end
+
+-- Writes the last-seen time at most every 15 s, so polls rarely touch the AOF.
+local function touch(seen_key, id, now_s)
+  local last = redis.call('HGET', seen_key, id)
+  if not last or now_s - tonumber(last) >= 15 then
+    redis.call('HSET', seen_key, id, now_s)
+  end
+end
+
+-- Where a visitor stands: state code and 1-based position (0 when not waiting).
+-- The pre-queue, in draw order, stands ahead of everyone who came after opening.
+local function locate(k_pre, k_queue, k_active, id, now_ms, opens_ms)
+  local until_ms = redis.call('ZSCORE', k_active, id)
+  if until_ms and tonumber(until_ms) > now_ms then return ADMITTED, 0 end
+  local r = redis.call('ZRANK', k_pre, id)
+  if r then
+    if opens_ms > now_ms then return PREQUEUE, 0 end
+    return QUEUED, r + 1
+  end
+  r = redis.call('ZRANK', k_queue, id)
+  if r then return QUEUED, redis.call('ZCARD', k_pre) + r + 1 end
+  return NONE, 0
+end
+
+-- Room-wide figures every join and status answer carries.
+local function room_header(k_state, k_pre, k_queue, s, now_ms)
+  local st = redis.call('HMGET', k_state, 'seed_sha256', 'seed', 'rate_measured', 'rate_low',
+    'rate_high', 'admitted_total')
+  if s.opens_ms > now_ms then st[2] = false end  -- the seed stays secret until opening
+  return {now_ms, redis.call('ZCARD', k_pre), redis.call('ZCARD', k_queue), s.raw, st}
+end

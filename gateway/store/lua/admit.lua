@@ -1,0 +1,82 @@
+-- admit: the leading worker lets the next visitors in, in line order (the drawn
+-- pre-queue first, then arrivals after opening), never above max_active live sessions.
+-- Visitors whose grace period ran out are dropped on the way, not admitted.
+--
+-- KEYS[1] settings  KEYS[2] state  KEYS[3] queue  KEYS[4] prequeue  KEYS[5] seen
+-- KEYS[6] active    KEYS[7] leader
+-- ARGV[1] worker id (must hold the lease)
+-- ARGV[2] how many to admit at most (from queue_worker/policy.py)
+-- ARGV[3] admission credit available before this batch (fractional)
+-- ARGV[4] most credit that may be banked
+-- ARGV[5] credit_at the plan was made from ('' when none): compare-and-set fence
+-- ARGV[6] the plan's clock (ms), stored as the new credit_at
+-- ARGV[7..9] measured admissions per minute: mean, low, high ('' to leave as is)
+-- ARGV[10..] upper bounds (s) of the wait histogram buckets, ascending
+--
+-- Returns {-1} when the lease is not ours, {-2} when the state moved since the plan,
+-- else {admitted, sessions_expired, stale_dropped, now_ms, id1, since1, id2, since2, ...}
+-- where `since` is when the visitor's wait began (µs; 0 for the drawn pre-queue).
+local k_set, k_state, k_queue, k_pre, k_seen, k_active, k_lead = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local worker, want, credit, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local expected_at, plan_at = ARGV[5], ARGV[6]
+
+if redis.call('GET', k_lead) ~= worker then return {-1} end
+if (redis.call('HGET', k_state, 'credit_at') or '') ~= expected_at then return {-2} end
+
+local _, now_ms, now_s = clock()
+local s = read_settings(k_set)
+local expired = redis.call('ZREMRANGEBYSCORE', k_active, '-inf', now_ms)
+if expired > 0 then redis.call('HINCRBY', k_state, 'sessions_expired_total', expired) end
+
+if s.paused or s.opens_ms > now_ms then want = 0 end
+want = math.min(want, s.max_active - redis.call('ZCARD', k_active))
+
+local out, admitted, dropped = {}, 0, 0
+-- Dropping the stale is bounded per call so that one script never holds Redis long.
+while admitted < want and dropped < 2000 do
+  local head = redis.call('ZRANGE', k_pre, 0, 0)
+  local from_pre = head[1] ~= nil
+  local since = 0
+  if not from_pre then
+    head = redis.call('ZRANGE', k_queue, 0, 0, 'WITHSCORES')
+    if head[1] == nil then break end
+    since = head[2]
+  end
+  local id = head[1]
+  local stale = is_stale(k_seen, id, now_s, s.grace_s)
+  forget(k_queue, k_pre, k_seen, id)
+  if stale then
+    dropped = dropped + 1
+  else
+    redis.call('ZADD', k_active, now_ms + s.session_ms, id)
+    admitted = admitted + 1
+    out[#out + 1] = id
+    out[#out + 1] = since
+  end
+end
+
+-- Waits, join (or opening, for the drawn pre-queue) to admission, as cumulative
+-- histogram buckets that any gateway can expose.
+local now_us = now_ms * 1000
+for i = 2, #out, 2 do
+  local since = tonumber(out[i])
+  if since == 0 then since = s.opens_ms * 1000 end
+  local wait_s = math.max(0, (now_us - since) / 1000000)
+  for b = 10, #ARGV do
+    if wait_s <= tonumber(ARGV[b]) then
+      redis.call('HINCRBY', k_state, 'wait_le_' .. ARGV[b] .. '_total', 1)
+    end
+  end
+  redis.call('HINCRBY', k_state, 'wait_count_total', 1)
+  redis.call('HINCRBY', k_state, 'wait_ms_total', math.floor(wait_s * 1000))
+end
+if dropped > 0 then redis.call('HINCRBY', k_state, 'expired_total', dropped) end
+if admitted > 0 then redis.call('HINCRBY', k_state, 'admitted_total', admitted) end
+local left = math.max(0, math.min(credit - admitted, cap))
+redis.call('HSET', k_state, 'credit', tostring(left), 'credit_at', plan_at)
+if ARGV[7] ~= '' then
+  redis.call('HSET', k_state, 'rate_measured', ARGV[7], 'rate_low', ARGV[8], 'rate_high', ARGV[9])
+end
+local res = {admitted, expired, dropped, now_ms}
+for i = 1, #out do res[#res + 1] = out[i] end
+return res

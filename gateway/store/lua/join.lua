@@ -1,0 +1,76 @@
+-- join: give each visitor in the batch a place, or find the place they already have.
+-- Idempotent per visitor: a refresh, a second tab or a retried request never makes
+-- a second place.
+--
+-- KEYS[1] settings  KEYS[2] state  KEYS[3] queue  KEYS[4] prequeue  KEYS[5] seen
+-- KEYS[6] active    KEYS[7..] per-address join counters (one per distinct address)
+-- ARGV[1] joins allowed per address per minute (0: no limit)
+-- ARGV[2..] triples: visitor id, index into KEYS of its address counter (0: none),
+--           1 when it may pass at once if the room is idle
+--
+-- Returns {now_ms, prequeue_len, queue_len, settings[], state[], results[]} where
+-- results holds a (state code, position) pair per visitor, in ARGV order.
+-- A new place after opening gets sequence number max(last + 1, now in µs): numbers
+-- only grow, also when Redis restarts from an AOF that lost its last second.
+local k_set, k_state, k_queue, k_pre, k_seen, k_active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local per_ip = tonumber(ARGV[1])
+local now_us, now_ms, now_s = clock()
+local s = read_settings(k_set)
+local out = {}
+
+for i = 2, #ARGV, 3 do
+  local id, ip_index, may_pass = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1'
+  local code, pos = locate(k_pre, k_queue, k_active, id, now_ms, s.opens_ms)
+  if (code == QUEUED or code == PREQUEUE) and is_stale(k_seen, id, now_s, s.grace_s) then
+    forget(k_queue, k_pre, k_seen, id)
+    redis.call('HINCRBY', k_state, 'expired_total', 1)
+    code = NONE
+  end
+  if code == NONE then
+    local limited = false
+    if per_ip > 0 and ip_index > 0 then
+      local n = redis.call('INCR', KEYS[ip_index])
+      if n == 1 then redis.call('EXPIRE', KEYS[ip_index], 60) end
+      limited = n > per_ip
+    end
+    if s.closed then
+      code = CLOSED
+    elseif limited then
+      code = LIMITED
+      redis.call('HINCRBY', k_state, 'limited_total', 1)
+    elseif s.opens_ms > now_ms then
+      local seed = redis.call('HGET', k_state, 'seed') or ''
+      local ticket = string.sub(redis.sha1hex(id), 1, 16)
+      local draw = tonumber(string.sub(redis.sha1hex(seed .. ':' .. ticket), 1, 13), 16)
+      redis.call('ZADD', k_pre, draw, id)
+      redis.call('HSET', k_seen, id, now_s)
+      redis.call('HINCRBY', k_state, 'joined_total', 1)
+      code = PREQUEUE
+    else
+      local idle = may_pass and not s.paused
+        and redis.call('ZCARD', k_queue) == 0 and redis.call('ZCARD', k_pre) == 0
+        and redis.call('ZCOUNT', k_active, now_ms + 1, '+inf') < s.max_active
+      redis.call('HINCRBY', k_state, 'joined_total', 1)
+      if idle then
+        redis.call('ZADD', k_active, now_ms + s.session_ms, id)
+        redis.call('HINCRBY', k_state, 'admitted_total', 1)
+        redis.call('HINCRBY', k_state, 'passed_idle_total', 1)
+        code = ADMITTED
+      else
+        local seq = math.max(num(redis.call('HGET', k_state, 'seq_last'), 0) + 1, now_us)
+        redis.call('HSET', k_state, 'seq_last', string.format('%d', seq))
+        redis.call('ZADD', k_queue, seq, id)
+        redis.call('HSET', k_seen, id, now_s)
+        code, pos = QUEUED, redis.call('ZCARD', k_pre) + redis.call('ZRANK', k_queue, id) + 1
+      end
+    end
+  elseif code ~= ADMITTED then
+    touch(k_seen, id, now_s)
+  end
+  out[#out + 1] = code
+  out[#out + 1] = pos
+end
+
+local head = room_header(k_state, k_pre, k_queue, s, now_ms)
+head[#head + 1] = out
+return head

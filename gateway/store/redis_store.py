@@ -1,0 +1,344 @@
+"""The store: every Redis call Sluis makes, translated at this boundary.
+
+Callers get plain values or `StoreUnavailable`; nothing above this package
+sees a Redis exception, a key name or a script.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+from typing import Any, ParamSpec, TypeVar
+
+import orjson
+from redis import exceptions as rex
+from redis.asyncio import Redis
+
+from gateway.rooms import LIVE_FIELDS, LiveSettings, RoomConfig
+from gateway.store.coalesce import Coalescer
+from gateway.store.errors import StoreUnavailable
+from gateway.store.keys import ROOMS_INDEX, RoomKeys, room_keys
+from gateway.store.scripts import Scripts
+
+log = logging.getLogger("sluis.store")
+
+# Upper bounds (seconds) of the join-to-admission wait histogram that admit.lua keeps.
+WAIT_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Code(IntEnum):
+    """A visitor's place as the scripts report it (see lua/_prelude.lua)."""
+
+    NONE = 0
+    PREQUEUE = 1
+    QUEUED = 2
+    ADMITTED = 3
+    CLOSED = 5
+    LIMITED = 6
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSnapshot:
+    """Room-wide figures read in the same script run as a visitor's place."""
+
+    now_ms: int
+    prequeue_len: int
+    queue_len: int
+    settings: LiveSettings
+    seed_sha256: str | None
+    seed: str | None  # only once the room has opened
+    rate_measured: float | None  # admissions per minute, measured by the worker
+    rate_low: float | None
+    rate_high: float | None
+    admitted_total: int
+
+    @property
+    def waiting(self) -> int:
+        return self.prequeue_len + self.queue_len
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    code: Code
+    position: int  # 1-based; 0 when not waiting in line
+
+
+@dataclass(frozen=True, slots=True)
+class RoomView:
+    """A room's settings and live figures, for operators and the worker."""
+
+    room: str
+    now_ms: int
+    settings: LiveSettings
+    queued: int
+    prequeued: int
+    active: int
+    counters: dict[str, int]
+    credit: float
+    credit_at: str
+    leader: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitResult:
+    admitted: list[tuple[str, int]]  # (visitor, wait start in µs; 0 for the pre-queue)
+    sessions_expired: int
+    stale_dropped: int
+    now_ms: int
+
+
+class NotLeader(Exception):
+    """The lease moved to another worker, or the room's state moved since the plan."""
+
+
+class UnfairChange(ValueError):
+    """A settings change that would break the queue's fairness; nothing was written."""
+
+
+def _translate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except (rex.ConnectionError, rex.TimeoutError, rex.BusyLoadingError,
+                rex.ReadOnlyError, rex.ClusterDownError, rex.TryAgainError,
+                OSError) as exc:
+            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+        except rex.ResponseError as exc:
+            if str(exc).startswith(("MISCONF", "LOADING", "MASTERDOWN", "CLUSTERDOWN")):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def _text(v: Any) -> str | None:
+    if v is None:
+        return None
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _float(v: Any) -> float | None:
+    t = _text(v)
+    return float(t) if t else None
+
+
+def _settings(raw: Sequence[Any]) -> LiveSettings:
+    return LiveSettings.from_redis(dict(zip(LIVE_FIELDS, raw, strict=True)))
+
+
+def _snapshot(head: Sequence[Any]) -> RoomSnapshot:
+    now_ms, pre_len, q_len, settings_raw, state = head[:5]
+    return RoomSnapshot(
+        now_ms=int(now_ms), prequeue_len=int(pre_len), queue_len=int(q_len),
+        settings=_settings(settings_raw),
+        seed_sha256=_text(state[0]), seed=_text(state[1]),
+        rate_measured=_float(state[2]), rate_low=_float(state[3]), rate_high=_float(state[4]),
+        admitted_total=int(state[5] or 0),
+    )
+
+
+def _places(flat: Sequence[Any]) -> list[Place]:
+    return [Place(Code(int(flat[i])), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    visitor: str
+    address: str | None
+    may_pass: bool
+
+
+class Store:
+    """All of Sluis's Redis state. The client is passed in, never a module global."""
+
+    def __init__(self, client: Redis, joins_per_ip_per_minute: int = 0) -> None:
+        self.client = client
+        self.scripts = Scripts(client)
+        self.joins_per_ip_per_minute = joins_per_ip_per_minute
+        self._keys: dict[str, RoomKeys] = {}
+        self._joins: Coalescer[JoinRequest, tuple[RoomSnapshot, Place]] = Coalescer(
+            self._join_batch)
+        self._statuses: Coalescer[str, tuple[RoomSnapshot, Place]] = Coalescer(
+            self._status_batch)
+
+    def keys(self, room: str) -> RoomKeys:
+        k = self._keys.get(room)
+        if k is None:
+            k = self._keys[room] = room_keys(room)
+        return k
+
+    # -- visitors (coalesced: concurrent requests share one script call) ---------
+
+    async def join(self, room: str, visitor: str, address: str | None = None,
+                   may_pass: bool = True) -> tuple[RoomSnapshot, Place]:
+        """Take a place (or find the one this visitor has). Idempotent per visitor."""
+        return await self._joins.submit(room, JoinRequest(visitor, address, may_pass))
+
+    async def status(self, room: str, visitor: str) -> tuple[RoomSnapshot, Place]:
+        """Where the visitor stands; also tells the store they are still there."""
+        return await self._statuses.submit(room, visitor)
+
+    @_translate
+    async def _join_batch(self, room: Hashable, items: list[JoinRequest]
+                          ) -> list[tuple[RoomSnapshot, Place]]:
+        k = self.keys(str(room))
+        keys = k.waiting_scripts()
+        args: list[str | int] = [self.joins_per_ip_per_minute]
+        index: dict[str, int] = {}
+        minute = int(time.time() // 60)
+        for item in items:
+            slot = 0
+            if self.joins_per_ip_per_minute > 0 and item.address:
+                slot = index.get(item.address, 0)
+                if not slot:
+                    keys.append(k.joins_by_address(item.address, minute))
+                    slot = index[item.address] = len(keys)
+            args += [item.visitor, slot, 1 if item.may_pass else 0]
+        head = await self.scripts.join(keys=keys, args=args)
+        snap = _snapshot(head)
+        return [(snap, place) for place in _places(head[5])]
+
+    @_translate
+    async def _status_batch(self, room: Hashable, visitors: list[str]
+                            ) -> list[tuple[RoomSnapshot, Place]]:
+        head = await self.scripts.status(keys=self.keys(str(room)).waiting_scripts(),
+                                         args=visitors)
+        snap = _snapshot(head)
+        return [(snap, place) for place in _places(head[5])]
+
+    @_translate
+    async def snapshot(self, room: str) -> RoomSnapshot:
+        """Room-wide figures alone (the status script with no visitor)."""
+        return _snapshot(await self.scripts.status(keys=self.keys(room).waiting_scripts(),
+                                                   args=[]))
+
+    # -- admitted visitors --------------------------------------------------------
+
+    @_translate
+    async def renew(self, room: str, visitor: str) -> int:
+        """Slide a live session forward; its length in seconds, or 0 when it has ended."""
+        k = self.keys(room)
+        return int(await self.scripts.renew(keys=[k.settings, k.active], args=[visitor]))
+
+    @_translate
+    async def end_session(self, room: str, visitor: str) -> bool:
+        k = self.keys(room)
+        return bool(await self.scripts.end_session(keys=[k.state, k.active], args=[visitor]))
+
+    # -- rooms ----------------------------------------------------------------------
+
+    @_translate
+    async def define_room(self, config: RoomConfig, seed: tuple[str, str]) -> None:
+        """Store a configured room's settings, keeping any an operator already changed."""
+        await self.client.sadd(ROOMS_INDEX, config.name)
+        await self._configure(config.name, "define", config.initial.as_redis(), "config", seed)
+
+    @_translate
+    async def change_room(self, room: str, changes: dict[str, str], actor: str,
+                          seed: tuple[str, str]) -> list[list[Any]]:
+        """Apply validated changes; returns [field, old, new] for each value that changed."""
+        return await self._configure(room, "change", changes, actor, seed)
+
+    async def _configure(self, room: str, mode: str, fields: dict[str, str], actor: str,
+                         seed: tuple[str, str]) -> list[list[Any]]:
+        k = self.keys(room)
+        args: list[str] = [mode, seed[0], seed[1], actor,
+                           datetime.now().astimezone().isoformat(timespec="seconds")]
+        for name, value in fields.items():
+            args += [name, value]
+        status, payload = await self.scripts.configure(
+            keys=[k.settings, k.state, k.queue, k.prequeue, k.audit], args=args)
+        if _text(status) != "ok":
+            raise UnfairChange(_text(payload))
+        changes: list[list[Any]] = orjson.loads(payload)
+        return changes
+
+    @_translate
+    async def room_names(self) -> list[str]:
+        return sorted(_text(n) or "" for n in await self.client.smembers(ROOMS_INDEX))
+
+    @_translate
+    async def view(self, room: str) -> RoomView:
+        k = self.keys(room)
+        async with self.client.pipeline(transaction=False) as p:
+            p.time()
+            p.hmget(k.settings, list(LIVE_FIELDS))
+            p.hgetall(k.state)
+            p.zcard(k.queue)
+            p.zcard(k.prequeue)
+            p.zcard(k.active)
+            p.get(k.leader)
+            now, raw, state, queued, prequeued, active, leader = await p.execute()
+        now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
+        st = {(_text(a) or ""): (_text(b) or "") for a, b in state.items()}
+        counters = {name: int(v) for name, v in st.items() if name.endswith("_total")}
+        return RoomView(
+            room=room, now_ms=now_ms, settings=_settings(raw), queued=int(queued),
+            prequeued=int(prequeued), active=int(active), counters=counters,
+            credit=float(st.get("credit") or 0), credit_at=st.get("credit_at", ""),
+            leader=_text(leader),
+        )
+
+    @_translate
+    async def audit(self, room: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self.client.lrange(self.keys(room).audit, 0, max(0, limit - 1))
+        return [orjson.loads(r) for r in rows]
+
+    @_translate
+    async def draw_tickets(self, room: str, start: int = 0, stop: int = -1) -> list[str]:
+        rows = await self.client.lrange(self.keys(room).draw, start, stop)
+        return [_text(r) or "" for r in rows]
+
+    # -- the worker -------------------------------------------------------------------
+
+    @_translate
+    async def lead(self, room: str, worker: str, ttl_ms: int) -> bool:
+        """Take or keep the room's lease; ttl_ms 0 releases it."""
+        return bool(await self.scripts.lease(keys=[self.keys(room).leader], args=[worker, ttl_ms]))
+
+    @_translate
+    async def admit(self, room: str, worker: str, *, want: int, credit: float, cap: float,
+                    expected_at: str, plan_at: int,
+                    measured: tuple[float, float, float] | None) -> AdmitResult:
+        k = self.keys(room)
+        rates = [f"{x:.3f}" for x in measured] if measured else ["", "", ""]
+        res = await self.scripts.admit(
+            keys=k.admit_scripts(),
+            args=[worker, want, repr(credit), repr(cap), expected_at, plan_at, *rates,
+                  *WAIT_BUCKETS])
+        if int(res[0]) < 0:
+            raise NotLeader("lease lost" if int(res[0]) == -1 else "state moved")
+        pairs = res[4:]
+        admitted = [(_text(pairs[i]) or "", int(pairs[i + 1])) for i in range(0, len(pairs), 2)]
+        return AdmitResult(admitted, int(res[1]), int(res[2]), int(res[3]))
+
+    @_translate
+    async def expire(self, room: str, start: int, count: int) -> tuple[int, int, int]:
+        """Sweep `count` places from rank `start`: (next rank, removed, sessions expired)."""
+        k = self.keys(room)
+        res = await self.scripts.expire(keys=k.waiting_scripts(), args=[start, count])
+        return int(res[0]), int(res[1]), int(res[2])
+
+    @_translate
+    async def draw(self, room: str) -> int:
+        """Publish the drawn pre-queue once the room opens; -1 when there is nothing to do."""
+        k = self.keys(room)
+        return int(await self.scripts.draw(keys=[k.settings, k.state, k.prequeue, k.draw]))
+
+    # -- health ----------------------------------------------------------------------------
+
+    @_translate
+    async def ping(self) -> bool:
+        return bool(await self.client.ping())
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,71 @@
+"""Visitor and admission tokens for cookies (no I/O).
+
+The visitor cookie holds an opaque random id, signed (salt ``sluis.visitor``).
+The admission cookie is the `Sluis-Admission` token (backends/admission.py),
+bound to the visitor id and the room. Keys rotate: the newest signs, all verify.
+A bad cookie is an ordinary "no cookie", never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+from itsdangerous import BadSignature, Signer
+
+from backends.admission import VISITOR_PATTERN, Admission, AdmissionCodec
+
+VISITOR_SALT = "sluis.visitor"
+VISITOR_COOKIE = "sluis_visitor"
+ADMISSION_COOKIE = "sluis_admission"
+# Verified visitor cookies are remembered so that a poll costs no HMAC; the cache
+# holds only values whose signature checked out.
+_CACHE_LIMIT = 200_000
+
+
+def new_visitor_id() -> str:
+    return secrets.token_urlsafe(12)  # 16 characters, 96 random bits
+
+
+class Tickets:
+    def __init__(self, keys: Sequence[str]) -> None:
+        raw = [k.encode() for k in keys]
+        self._visitor = Signer(raw, salt=VISITOR_SALT, digest_method=hashlib.sha256)
+        self.admission = AdmissionCodec(keys)
+        self._verified: dict[str, str] = {}
+
+    def visitor_cookie(self, visitor: str) -> str:
+        value = self._visitor.sign(visitor).decode("ascii")
+        self._remember(value, visitor)
+        return value
+
+    def visitor_from_cookie(self, value: str | None) -> str | None:
+        if not value:
+            return None
+        hit = self._verified.get(value)
+        if hit is not None:
+            return hit
+        try:
+            visitor = self._visitor.unsign(value).decode("ascii")
+        except (BadSignature, UnicodeError, ValueError, TypeError):
+            return None
+        if not VISITOR_PATTERN.match(visitor):
+            return None
+        self._remember(value, visitor)
+        return visitor
+
+    def _remember(self, value: str, visitor: str) -> None:
+        if len(self._verified) >= _CACHE_LIMIT:
+            self._verified.clear()
+        self._verified[value] = visitor
+
+    def admission_for(self, token: str | None, room: str, visitor: str | None,
+                      now: float | None = None) -> Admission | None:
+        """The admission a cookie proves for this room and this visitor, else None."""
+        if not token or visitor is None:
+            return None
+        adm = self.admission.check(token, room=room, now=now)
+        if adm is None or adm.visitor != visitor:
+            return None
+        return adm

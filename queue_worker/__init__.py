@@ -1,0 +1,1 @@
+"""The admission worker: lets visitors in at a controlled rate."""

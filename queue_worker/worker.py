@@ -1,0 +1,121 @@
+"""The admission worker: one leads each room through a lease; each tick it admits
+by the policy, publishes the draw at opening and sweeps out the departed.
+
+Several workers may run; one holds each room's lease and renews it every tick.
+When it dies, the lease lapses and another worker leads within LEASE_MS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+
+from gateway import lottery
+from gateway.rooms import RoomConfig
+from gateway.store import NotLeader, Store, StoreUnavailable
+from queue_worker.policy import plan
+from queue_worker.rates import MeasuredRate
+
+log = logging.getLogger("sluis.worker")
+
+LEASE_MS = 3000
+SWEEP_PER_TICK = 2000
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass
+class RoomTicker:
+    room: RoomConfig
+    rate: MeasuredRate = field(default_factory=MeasuredRate)
+    sweep_at: int = 0
+    last_plan_ms: int | None = None
+    defined: bool = False
+
+
+class Worker:
+    def __init__(self, store: Store, rooms: tuple[RoomConfig, ...], tick_seconds: float = 0.5,
+                 worker_id: str | None = None) -> None:
+        self.store = store
+        self.tick_seconds = tick_seconds
+        self.id = worker_id or new_worker_id()
+        self.rooms = {r.name: RoomTicker(r) for r in rooms}
+        self.leading: set[str] = set()
+        self.admitted_total = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("worker started", extra={"worker": self.id, "rooms": list(self.rooms)})
+        while not stop.is_set():
+            started = time.monotonic()
+            await self.tick()
+            delay = max(0.0, self.tick_seconds - (time.monotonic() - started))
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except TimeoutError:
+                pass
+        await self.release()
+        log.info("worker stopped", extra={"worker": self.id})
+
+    async def tick(self) -> None:
+        for name, ticker in self.rooms.items():
+            try:
+                if not ticker.defined:
+                    # Settings an operator changed are kept; only missing ones are written.
+                    await self.store.define_room(ticker.room, lottery.new_seed())
+                    ticker.defined = True
+                if await self.store.lead(name, self.id, LEASE_MS):
+                    if name not in self.leading:
+                        log.info("leading room", extra={"room": name, "worker": self.id})
+                        self.leading.add(name)
+                        ticker.last_plan_ms = None
+                    await self.tick_room(ticker)
+                else:
+                    self.leading.discard(name)
+            except StoreUnavailable as exc:
+                log.warning("redis unavailable", extra={"room": name, "error": str(exc)})
+            except NotLeader as exc:
+                log.info("skipped a tick", extra={"room": name, "reason": str(exc)})
+
+    async def tick_room(self, ticker: RoomTicker) -> int:
+        name = ticker.room.name
+        view = await self.store.view(name)
+        s = view.settings
+        opened = s.opens_at_ms <= view.now_ms
+        if s.opens_at_ms and opened:
+            drawn = await self.store.draw(name)
+            if drawn >= 0:
+                log.info("pre-queue drawn and published", extra={"room": name, "count": drawn})
+        waiting = view.queued + view.prequeued
+        credit_at = int(view.credit_at) if view.credit_at else None
+        p = plan(now_ms=view.now_ms, credit=view.credit, credit_at_ms=credit_at,
+                 rate_per_minute=s.rate_per_minute, max_active=s.max_active, active=view.active,
+                 waiting=waiting, paused=s.paused, open_=opened)
+        result = await self.store.admit(
+            name, self.id, want=p.want, credit=p.credit, cap=p.cap,
+            expected_at=view.credit_at, plan_at=view.now_ms, measured=ticker.rate.per_minute())
+        admitted = len(result.admitted)
+        if credit_at is not None:
+            ticker.rate.record(view.now_ms, view.now_ms - credit_at, admitted,
+                               saturated=waiting > admitted and not s.paused and opened)
+        self.admitted_total += admitted
+        next_rank, removed, _ = await self.store.expire(name, ticker.sweep_at, SWEEP_PER_TICK)
+        ticker.sweep_at = next_rank
+        if admitted or removed or result.stale_dropped:
+            log.debug("tick", extra={"room": name, "admitted": admitted,
+                                     "stale": removed + result.stale_dropped})
+        return admitted
+
+    async def release(self) -> None:
+        for name in list(self.leading):
+            try:
+                await self.store.lead(name, self.id, 0)
+            except StoreUnavailable:
+                pass
+        self.leading.clear()
