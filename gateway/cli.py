@@ -41,6 +41,7 @@ def _uvicorn_config(app: Any, host: str, port: int, **kw: Any) -> Any:
 
     return uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools",
                           access_log=False, log_config=None, lifespan="on",
+                          proxy_headers=False, server_header=False,
                           timeout_graceful_shutdown=10, **kw)
 
 
@@ -53,7 +54,7 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
             uvicorn.run("gateway.app:app_from_env", factory=True, host=args.host,
                         port=args.port or s.port, workers=args.workers, loop="uvloop",
                         http="httptools", access_log=False, log_config=None,
-                        timeout_graceful_shutdown=10)
+                        proxy_headers=False, server_header=False, timeout_graceful_shutdown=10)
             return 0
         from gateway.app import create_app
 

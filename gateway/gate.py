@@ -119,11 +119,11 @@ class Gate:
             snap, place = await self.store.join(room.name, visitor, address)
         except StoreUnavailable:
             metrics.REDIS_ERRORS.inc()
-            metrics.JOINS.labels(room.name, "unavailable").inc()
+            metrics.join_counted(room.name, "unavailable")
             await self.unavailable(send, room, as_json, head_only, extra, scope)
             return
         if place.code == Code.ADMITTED:
-            metrics.JOINS.labels(room.name, "admitted").inc()
+            metrics.join_counted(room.name, "admitted")
             token = self.tickets.admission.issue(room.name, visitor, snap.settings.session_seconds)
             extra.append((b"set-cookie", set_cookie(
                 ADMISSION_COOKIE, token, max_age=snap.settings.session_seconds, secure=secure)))
@@ -132,7 +132,7 @@ class Gate:
             await self.forward(scope, receive, send, room, visitor, admission, extra, token)
             return
         if place.code == Code.LIMITED:
-            metrics.JOINS.labels(room.name, "limited").inc()
+            metrics.join_counted(room.name, "limited")
             body = (orjson.dumps({"room": room.name, "error": "too_many_joins",
                                   "retry_after_seconds": 60}) if as_json
                     else self.pages.limited(room.title, 60, scope["path"]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
@@ -83,3 +84,14 @@ class RoomRow:
 
 ROOM_FIGURES = RoomFigures()
 REGISTRY.register(ROOM_FIGURES)
+
+
+_JOINS_BY: dict[tuple[str, str], Any] = {}
+
+
+def join_counted(room: str, result: str) -> None:
+    """JOINS.labels(...).inc() with the labelled child looked up once."""
+    child = _JOINS_BY.get((room, result))
+    if child is None:
+        child = _JOINS_BY[(room, result)] = JOINS.labels(room, result)
+    child.inc()

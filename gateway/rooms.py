@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -101,7 +102,13 @@ class RoomConfig:
 def iso_from_ms(ms: int, tz: ZoneInfo) -> str | None:
     if not ms:
         return None
-    return datetime.fromtimestamp(ms / 1000, tz).isoformat(timespec="seconds")
+    return _iso_second(ms // 1000, tz)
+
+
+@functools.lru_cache(maxsize=256)
+def _iso_second(seconds: int, tz: ZoneInfo) -> str:
+    # Every answer in the same second shows the same time: format it once.
+    return datetime.fromtimestamp(seconds, tz).isoformat(timespec="seconds")
 
 
 def parse_opens_at(value: Any) -> int:

@@ -146,8 +146,12 @@ def _snapshot(head: Sequence[Any]) -> RoomSnapshot:
     )
 
 
+_CODES = {int(c): c for c in Code}
+
+
 def _places(flat: Sequence[Any]) -> list[Place]:
-    return [Place(Code(int(flat[i])), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+    codes = _CODES
+    return [Place(codes[flat[i]], flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
 @dataclass(frozen=True, slots=True)
