@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous.encoding import base64_decode, base64_encode
 
 ADMISSION_SALT = "sluis.admission"
 FORMAT_VERSION = "v1"
@@ -38,6 +39,21 @@ class Admission:
     visitor: str
     issued_at: int
     expires_at: int
+
+
+def canonical(token: str | bytes, segments: int) -> bool:
+    """True when the last `segments` dot-separated parts are base64 in its one canonical
+    spelling. Base64 without padding leaves spare bits in the last character, so a
+    token whose last letter was changed can decode to the same bytes; such a spelling
+    was never issued and is refused, so only the exact tokens Sluis signed pass."""
+    raw = token.encode("ascii", "replace") if isinstance(token, str) else token
+    parts = raw.rsplit(b".", segments)
+    if len(parts) != segments + 1:
+        return False
+    try:
+        return all(base64_encode(base64_decode(p)) == p for p in parts[1:])
+    except Exception:  # itsdangerous raises BadData subclasses and binascii errors
+        return False
 
 
 def _as_bytes(keys: Sequence[str | bytes]) -> list[bytes]:
@@ -63,7 +79,7 @@ class AdmissionCodec:
         self, token: str | bytes | None, room: str | None = None, now: float | None = None
     ) -> Admission | None:
         """The admission the token proves, or None when it proves nothing."""
-        if not token:
+        if not token or not canonical(token, 2):
             return None
         try:
             raw, ts = self._signer.unsign(token, return_timestamp=True)

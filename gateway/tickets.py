@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from itsdangerous import BadSignature, Signer
 
-from backends.admission import VISITOR_PATTERN, Admission, AdmissionCodec
+from backends.admission import VISITOR_PATTERN, Admission, AdmissionCodec, canonical
 
 VISITOR_SALT = "sluis.visitor"
 VISITOR_COOKIE = "sluis_visitor"
@@ -46,6 +46,8 @@ class Tickets:
         hit = self._verified.get(value)
         if hit is not None:
             return hit
+        if not canonical(value, 1):
+            return None
         try:
             visitor = self._visitor.unsign(value).decode("ascii")
         except (BadSignature, UnicodeError, ValueError, TypeError):
