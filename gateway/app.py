@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -48,14 +49,19 @@ class SluisApp:
         await self.gate(scope, receive, send)
 
 
-def create_app(settings: Settings, backend: Backend | None = None) -> SluisApp:
+def create_app(settings: Settings, backend: Backend | None = None,
+               worker: bool = False) -> SluisApp:
+    """The gateway. With `worker`, the admission worker runs in the same process
+    (the demo's single-process set-up); production runs `sluis worker` beside it."""
     if not settings.redis_url:
         raise ValueError("create_app needs settings.redis_url (the CLI starts embedded Redis)")
     client = client_from_url(settings.redis_url, timeout=settings.redis_timeout_seconds)
     store = Store(client, joins_per_ip_per_minute=settings.joins_per_ip_per_minute)
     tickets = Tickets(settings.secret_keys)
     rooms = Rooms(settings.rooms)
-    chosen = backend or backend_for(settings.backend, settings.internal_url)
+    chosen = backend or backend_for(settings.backend, settings.internal_url,
+                                    secret_keys=settings.secret_keys,
+                                    admin_token=settings.admin_token)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -66,9 +72,19 @@ def create_app(settings: Settings, backend: Backend | None = None) -> SluisApp:
                 log.warning("redis unavailable at start; room settings not stored yet",
                             extra={"room": room.name})
         await chosen.startup()
+        stop = asyncio.Event()
+        ticking = None
+        if worker:
+            from queue_worker.worker import Worker
+
+            ticking = asyncio.create_task(
+                Worker(store, settings.rooms, settings.worker_tick_seconds).run(stop))
         try:
             yield {}
         finally:
+            stop.set()
+            if ticking is not None:
+                await ticking
             await chosen.shutdown()
             await store.close()
 

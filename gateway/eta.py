@@ -21,12 +21,14 @@ UNKNOWN = Eta(None, None, None)
 
 
 def estimate(ahead: int, configured_per_minute: int, measured: float | None,
-             measured_low: float | None, measured_high: float | None) -> Eta:
+             measured_low: float | None, measured_high: float | None,
+             max_active: int = 0, session_seconds: int = 0) -> Eta:
     """Seconds until this visitor's turn, from the admission rate actually measured.
 
     The visitor goes in with the (ahead + 1)-th admission. The range comes from the
-    slowest and fastest minute measured recently; before anything was measured,
-    from the configured rate give or take a quarter.
+    slowest and fastest minute measured recently. Before anything was measured (or
+    while nothing could be admitted), the fastest is the configured rate and the
+    slowest what max_active allows if every session ran its full length.
     """
     turns = ahead + 1
     if measured and measured > 0:
@@ -34,8 +36,13 @@ def estimate(ahead: int, configured_per_minute: int, measured: float | None,
         fast = max(measured_high or measured, rate)
         slow = min(measured_low or measured, rate)
     elif configured_per_minute > 0:
-        rate = float(configured_per_minute)
-        fast, slow = rate * 1.25, rate * 0.75
+        fast = float(configured_per_minute)
+        slow = fast
+        if max_active > 0 and session_seconds > 0:
+            slow = min(fast, max_active * 60 / session_seconds)
+        elif max_active <= 0:
+            return UNKNOWN
+        rate = math.sqrt(fast * slow)
     else:
         return UNKNOWN
     seconds = turns * 60 / rate

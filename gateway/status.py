@@ -77,7 +77,8 @@ def build(room: str, tz: ZoneInfo, snap: RoomSnapshot, place: Place,
     estimate = eta_mod.UNKNOWN
     if state is State.QUEUED and ahead is not None:
         estimate = eta_mod.estimate(ahead, s.rate_per_minute, snap.rate_measured,
-                                    snap.rate_low, snap.rate_high)
+                                    snap.rate_low, snap.rate_high, s.max_active,
+                                    s.session_seconds)
     if state is State.QUEUED:
         poll = eta_mod.poll_queued(estimate, ahead or 0, s.grace_seconds, rng)
     elif state is State.PREQUEUE:

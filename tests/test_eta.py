@@ -9,8 +9,17 @@ from gateway import eta
 
 def test_eta_from_the_configured_rate_before_anything_was_measured() -> None:
     e = eta.estimate(ahead=59, configured_per_minute=60, measured=None, measured_low=None,
-                     measured_high=None)
-    assert e.seconds == 60 and e.low == 48 and e.high == 80
+                     measured_high=None, max_active=1000, session_seconds=600)
+    assert e.seconds == 60 and e.low == 60 and e.high == 60
+
+
+def test_before_measuring_a_full_room_widens_the_range_to_what_max_active_allows() -> None:
+    # 10 places of 300 s: at worst 2 a minute, at best the configured 8.
+    e = eta.estimate(ahead=7, configured_per_minute=8, measured=None, measured_low=None,
+                     measured_high=None, max_active=10, session_seconds=300)
+    assert (e.low, e.seconds, e.high) == (60, 120, 240)
+    nothing_measured = eta.estimate(7, 8, 0.0, 0.0, 0.0, max_active=10, session_seconds=300)
+    assert nothing_measured == e
 
 
 def test_eta_from_the_measured_rate_and_its_spread() -> None:
