@@ -1,0 +1,1 @@
+"""Alembic migrations of the booking engine, shipped inside the package."""
