@@ -97,16 +97,23 @@ class Worker:
         p = plan(now_ms=view.now_ms, credit=view.credit, credit_at_ms=credit_at,
                  rate_per_minute=s.rate_per_minute, max_active=s.max_active, active=view.active,
                  waiting=waiting, paused=s.paused, open_=opened)
+        # A few more candidates than places, for those who left and are dropped on the way.
+        candidates = (await self.store.head(name, p.want + max(10, p.want // 2))
+                      if p.want else [])
         result = await self.store.admit(
-            name, self.id, want=p.want, credit=p.credit, cap=p.cap,
+            name, self.id, candidates, want=p.want, credit=p.credit, cap=p.cap,
             expected_at=view.credit_at, plan_at=view.now_ms, measured=ticker.rate.per_minute())
         admitted = len(result.admitted)
         if credit_at is not None:
             ticker.rate.record(view.now_ms, view.now_ms - credit_at, admitted,
                                saturated=waiting > admitted and not s.paused and opened)
         self.admitted_total += admitted
-        next_rank, removed, _ = await self.store.expire(name, ticker.sweep_at, SWEEP_PER_TICK)
-        ticker.sweep_at = next_rank
+        stretch = await self.store.stretch(name, ticker.sweep_at, SWEEP_PER_TICK)
+        removed, _ = await self.store.expire(name, stretch)
+        # Walk on from where this stretch ended (ranks shift by what was removed);
+        # start over at the front once the end of the line was reached.
+        ticker.sweep_at = (ticker.sweep_at + len(stretch) - removed
+                           if len(stretch) == SWEEP_PER_TICK else 0)
         if admitted or removed or result.stale_dropped:
             log.debug("tick", extra={"room": name, "admitted": admitted,
                                      "stale": removed + result.stale_dropped})

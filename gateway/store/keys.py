@@ -6,9 +6,15 @@ slot and runs unchanged on Redis Cluster.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 PREFIX = "sluis"
+# Last-seen times live in this many small hashes per room, so that each stays in
+# Redis's compact (ziplist/listpack) encoding up to ~128 entries: about 25 bytes a
+# waiting visitor instead of ~80 in one big hash. 8,192 buckets keep rooms of up to
+# about 800,000 waiting visitors compact.
+SEEN_BUCKETS = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,19 +24,19 @@ class RoomKeys:
     state: str      # hash: counters, last sequence number, admission credit, draw seed
     queue: str      # zset: visitor -> sequence number (arrival order after opening)
     prequeue: str   # zset: visitor -> draw number (random order, fixed by the seed)
-    seen: str       # hash: visitor -> last time they asked (seconds), for the grace period
+    seen_prefix: str  # hashes seen_prefix + n: visitor -> last time they asked (s)
     active: str     # zset: visitor -> session expiry (ms)
     leader: str     # string: the worker that leads this room, with a lease TTL
     audit: str      # list: JSON entries, newest first
     draw: str       # list: the drawn pre-queue as public tickets, in order
 
-    def waiting_scripts(self) -> list[str]:
-        """KEYS for join and status, in the order the scripts expect."""
-        return [self.settings, self.state, self.queue, self.prequeue, self.seen, self.active]
+    def seen(self, visitor: str) -> str:
+        """The hash that holds this visitor's last-seen time."""
+        return f"{self.seen_prefix}{zlib.crc32(visitor.encode()) % SEEN_BUCKETS}"
 
-    def admit_scripts(self) -> list[str]:
-        return [self.settings, self.state, self.queue, self.prequeue, self.seen, self.active,
-                self.leader]
+    def line(self) -> list[str]:
+        """The first KEYS of every script that reads or changes the line, in order."""
+        return [self.settings, self.state, self.queue, self.prequeue, self.active]
 
     def joins_by_address(self, address: str, minute: int) -> str:
         """Counter of new places taken from one client address in one minute."""
@@ -45,7 +51,7 @@ def room_keys(room: str) -> RoomKeys:
         state=f"{tag}:state",
         queue=f"{tag}:queue",
         prequeue=f"{tag}:prequeue",
-        seen=f"{tag}:seen",
+        seen_prefix=f"{tag}:seen:",
         active=f"{tag}:active",
         leader=f"{tag}:leader",
         audit=f"{tag}:audit",

@@ -88,7 +88,7 @@ class RoomView:
 
 @dataclass(frozen=True, slots=True)
 class AdmitResult:
-    admitted: list[tuple[str, int]]  # (visitor, wait start in µs; 0 for the pre-queue)
+    admitted: list[str]
     sessions_expired: int
     stale_dropped: int
     now_ms: int
@@ -154,6 +154,22 @@ def _places(flat: Sequence[Any]) -> list[Place]:
     return [Place(codes[flat[i]], flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
+class _Keys:
+    """The KEYS of one script call: the line's keys, then each extra key once."""
+
+    def __init__(self, k: RoomKeys, extra: Sequence[str] = ()) -> None:
+        self.names = [*k.line(), *extra]
+        self._index: dict[str, int] = {}
+
+    def slot(self, name: str) -> int:
+        """The 1-based KEYS index of `name`, added on first use."""
+        i = self._index.get(name)
+        if i is None:
+            self.names.append(name)
+            i = self._index[name] = len(self.names)
+        return i
+
+
 @dataclass(frozen=True, slots=True)
 class JoinRequest:
     visitor: str
@@ -195,35 +211,35 @@ class Store:
     async def _join_batch(self, room: Hashable, items: list[JoinRequest]
                           ) -> list[tuple[RoomSnapshot, Place]]:
         k = self.keys(str(room))
-        keys = k.waiting_scripts()
+        keys = _Keys(k)
         args: list[str | int] = [self.joins_per_ip_per_minute]
-        index: dict[str, int] = {}
         minute = int(time.time() // 60)
+        limit = self.joins_per_ip_per_minute > 0
         for item in items:
-            slot = 0
-            if self.joins_per_ip_per_minute > 0 and item.address:
-                slot = index.get(item.address, 0)
-                if not slot:
-                    keys.append(k.joins_by_address(item.address, minute))
-                    slot = index[item.address] = len(keys)
-            args += [item.visitor, slot, 1 if item.may_pass else 0]
-        head = await self.scripts.join(keys=keys, args=args)
+            ip_slot = (keys.slot(k.joins_by_address(item.address, minute))
+                       if limit and item.address else 0)
+            args += [item.visitor, keys.slot(k.seen(item.visitor)), ip_slot,
+                     1 if item.may_pass else 0]
+        head = await self.scripts.join(keys=keys.names, args=args)
         snap = _snapshot(head)
         return [(snap, place) for place in _places(head[5])]
 
     @_translate
     async def _status_batch(self, room: Hashable, visitors: list[str]
                             ) -> list[tuple[RoomSnapshot, Place]]:
-        head = await self.scripts.status(keys=self.keys(str(room)).waiting_scripts(),
-                                         args=visitors)
+        k = self.keys(str(room))
+        keys = _Keys(k)
+        args: list[str | int] = []
+        for visitor in visitors:
+            args += [visitor, keys.slot(k.seen(visitor))]
+        head = await self.scripts.status(keys=keys.names, args=args)
         snap = _snapshot(head)
         return [(snap, place) for place in _places(head[5])]
 
     @_translate
     async def snapshot(self, room: str) -> RoomSnapshot:
         """Room-wide figures alone (the status script with no visitor)."""
-        return _snapshot(await self.scripts.status(keys=self.keys(room).waiting_scripts(),
-                                                   args=[]))
+        return _snapshot(await self.scripts.status(keys=self.keys(room).line(), args=[]))
 
     # -- admitted visitors --------------------------------------------------------
 
@@ -310,27 +326,59 @@ class Store:
         return bool(await self.scripts.lease(keys=[self.keys(room).leader], args=[worker, ttl_ms]))
 
     @_translate
-    async def admit(self, room: str, worker: str, *, want: int, credit: float, cap: float,
-                    expected_at: str, plan_at: int,
-                    measured: tuple[float, float, float] | None) -> AdmitResult:
+    async def head(self, room: str, count: int) -> list[str]:
+        """The first `count` visitors in line: the drawn pre-queue, then the queue."""
         k = self.keys(room)
-        rates = [f"{x:.3f}" for x in measured] if measured else ["", "", ""]
-        res = await self.scripts.admit(
-            keys=k.admit_scripts(),
-            args=[worker, want, repr(credit), repr(cap), expected_at, plan_at, *rates,
-                  *WAIT_BUCKETS])
-        if int(res[0]) < 0:
-            raise NotLeader("lease lost" if int(res[0]) == -1 else "state moved")
-        pairs = res[4:]
-        admitted = [(_text(pairs[i]) or "", int(pairs[i + 1])) for i in range(0, len(pairs), 2)]
-        return AdmitResult(admitted, int(res[1]), int(res[2]), int(res[3]))
+        async with self.client.pipeline(transaction=False) as p:
+            p.zrange(k.prequeue, 0, count - 1)
+            p.zrange(k.queue, 0, count - 1)
+            pre, queue = await p.execute()
+        return [_text(v) or "" for v in [*pre, *queue][:count]]
 
     @_translate
-    async def expire(self, room: str, start: int, count: int) -> tuple[int, int, int]:
-        """Sweep `count` places from rank `start`: (next rank, removed, sessions expired)."""
+    async def stretch(self, room: str, start: int, count: int) -> list[str]:
+        """`count` visitors from rank `start` of the whole line (pre-queue, then queue)."""
         k = self.keys(room)
-        res = await self.scripts.expire(keys=k.waiting_scripts(), args=[start, count])
-        return int(res[0]), int(res[1]), int(res[2])
+        async with self.client.pipeline(transaction=False) as p:
+            p.zcard(k.prequeue)
+            p.zrange(k.prequeue, start, start + count - 1)
+            pre_len, pre = await p.execute()
+        ids = [_text(v) or "" for v in pre]
+        if len(ids) < count:
+            from_rank = max(0, start - int(pre_len))
+            more = await self.client.zrange(k.queue, from_rank, from_rank + count - len(ids) - 1)
+            ids += [_text(v) or "" for v in more]
+        return ids
+
+    @_translate
+    async def admit(self, room: str, worker: str, candidates: list[str], *, want: int,
+                    credit: float, cap: float, expected_at: str, plan_at: int,
+                    measured: tuple[float, float, float] | None) -> AdmitResult:
+        """Admit up to `want` of `candidates` (the head of the line, in order)."""
+        k = self.keys(room)
+        keys = _Keys(k, extra=[k.leader])
+        rates = [f"{x:.3f}" for x in measured] if measured else ["", "", ""]
+        args: list[str | int] = [worker, want, repr(credit), repr(cap), expected_at, plan_at,
+                                 *rates, len(WAIT_BUCKETS), *WAIT_BUCKETS]
+        for visitor in candidates:
+            args += [visitor, keys.slot(k.seen(visitor))]
+        res = await self.scripts.admit(keys=keys.names, args=args)
+        if int(res[0]) < 0:
+            raise NotLeader("lease lost" if int(res[0]) == -1 else "state moved")
+        return AdmitResult([_text(v) or "" for v in res[4:]], int(res[1]), int(res[2]),
+                           int(res[3]))
+
+    @_translate
+    async def expire(self, room: str, visitors: list[str]) -> tuple[int, int]:
+        """Drop those of `visitors` whose grace period ran out, and prune ended sessions:
+        (waiting removed, sessions expired)."""
+        k = self.keys(room)
+        keys = _Keys(k)
+        args: list[str | int] = []
+        for visitor in visitors:
+            args += [visitor, keys.slot(k.seen(visitor))]
+        res = await self.scripts.expire(keys=keys.names, args=args)
+        return int(res[0]), int(res[1])
 
     @_translate
     async def draw(self, room: str) -> int:

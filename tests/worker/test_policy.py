@@ -56,8 +56,9 @@ async def test_saturated_room_admits_the_rate_per_minute_within_two_percent(stor
         p = plan(now_ms=now, credit=credit, credit_at_ms=int(at) if at else None,
                  rate_per_minute=rate, max_active=10**6, active=0, waiting=900,
                  paused=False, open_=True)
-        result = await store.admit("default", "sim", want=p.want, credit=p.credit, cap=p.cap,
-                                   expected_at=at, plan_at=now, measured=None)
+        head = await store.head("default", p.want)
+        result = await store.admit("default", "sim", head, want=p.want, credit=p.credit,
+                                   cap=p.cap, expected_at=at, plan_at=now, measured=None)
         if tick:
             per_minute[min(4, (tick - 1) // 120)] += len(result.admitted)
         state = await store.view("default")

@@ -25,6 +25,8 @@ local function read_settings(key)
   }
 end
 
+-- Last-seen times are spread over small hashes (keys.py: SEEN_BUCKETS); each script
+-- is handed the bucket of every visitor it touches among its KEYS.
 -- A waiting visitor who has not asked for longer than the grace period has left.
 local function is_stale(seen_key, id, now_s, grace_s)
   local last = redis.call('HGET', seen_key, id)

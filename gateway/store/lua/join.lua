@@ -2,24 +2,25 @@
 -- Idempotent per visitor: a refresh, a second tab or a retried request never makes
 -- a second place.
 --
--- KEYS[1] settings  KEYS[2] state  KEYS[3] queue  KEYS[4] prequeue  KEYS[5] seen
--- KEYS[6] active    KEYS[7..] per-address join counters (one per distinct address)
+-- KEYS[1] settings  KEYS[2] state  KEYS[3] queue  KEYS[4] prequeue  KEYS[5] active
+-- KEYS[6..] the last-seen buckets and per-address join counters the batch needs
 -- ARGV[1] joins allowed per address per minute (0: no limit)
--- ARGV[2..] triples: visitor id, index into KEYS of its address counter (0: none),
---           1 when it may pass at once if the room is idle
+-- ARGV[2..] quadruples: visitor id, index into KEYS of its last-seen bucket, index
+--           of its address counter (0: none), 1 when it may pass at once if idle
 --
 -- Returns {now_ms, prequeue_len, queue_len, settings[], state[], results[]} where
 -- results holds a (state code, position) pair per visitor, in ARGV order.
 -- A new place after opening gets sequence number max(last + 1, now in µs): numbers
 -- only grow, also when Redis restarts from an AOF that lost its last second.
-local k_set, k_state, k_queue, k_pre, k_seen, k_active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local k_set, k_state, k_queue, k_pre, k_active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local per_ip = tonumber(ARGV[1])
 local now_us, now_ms, now_s = clock()
 local s = read_settings(k_set)
 local out = {}
 
-for i = 2, #ARGV, 3 do
-  local id, ip_index, may_pass = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1'
+for i = 2, #ARGV, 4 do
+  local id, k_seen, ip_index = ARGV[i], KEYS[tonumber(ARGV[i + 1])], tonumber(ARGV[i + 2])
+  local may_pass = ARGV[i + 3] == '1'
   local code, pos = locate(k_pre, k_queue, k_active, id, now_ms, s.opens_ms)
   if (code == QUEUED or code == PREQUEUE) and is_stale(k_seen, id, now_s, s.grace_s) then
     forget(k_queue, k_pre, k_seen, id)
