@@ -89,7 +89,7 @@ class Settings:
             internal_url=env.get("SLUIS_INTERNAL_URL", "").strip() or None,
             database_url=env.get("SLUIS_DATABASE_URL", "").strip() or None,
             port=_int(env, "SLUIS_PORT", 8000, minimum=1),
-            joins_per_ip_per_minute=_int(env, "SLUIS_JOINS_PER_IP_PER_MINUTE", 30),
+            joins_per_ip_per_minute=_int(env, "SLUIS_JOINS_PER_IP_PER_MINUTE", 60),
             trusted_proxies=_csv(env, "SLUIS_TRUSTED_PROXIES"),
             rooms=load_rooms(env.get("SLUIS_CONFIG", "").strip() or None),
             renew_every_seconds=_int(env, "SLUIS_RENEW_EVERY_SECONDS", 10, minimum=1),
