@@ -1,41 +1,68 @@
-"""The visitor's pages: the queue page and the calm error pages (Jinja2).
+"""The visitor's pages: the queue page and the calm error pages (Jinja2), and the
+security headers every answer of Sluis's own carries.
 
 A queue page differs between visitors only in a few figures, so each template is
-rendered once per shape (state and the branches it takes) with placeholders, and
-an answer only fills the figures in, escaped. Rendering the whole template per
-request would cost more than everything else the gate does.
+rendered once per shape (room, language, state and the branches it takes) with
+placeholders, and an answer only fills the figures in, escaped. Rendering the whole
+template per request would cost more than everything else the gate does.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import re
 from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from gateway import i18n
 from gateway.http import HTML_TYPE, NO_STORE, Headers
+from gateway.rooms import RoomConfig
 from gateway.status import State, Status
 
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'{style}; "
+       "img-src 'self' data:{img}; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")
 SECURITY_HEADERS: Headers = [
-    (b"content-security-policy",
-     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-     b"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    (b"content-security-policy", CSP.format(style="", img="").encode()),
+    (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
-PAGE_HEADERS: Headers = [HTML_TYPE, *NO_STORE, *SECURITY_HEADERS]
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+SECURE_HEADERS: Headers = [*SECURITY_HEADERS, HSTS]
+REFRESH_COOKIE = "sluis_refresh"
+PREFS_PATH = "/_sluis/prefs"
+DAY_SECONDS = 86_400
 
 _MARK = "\x00"
 _SPECIAL = re.compile(r"[<>&\"'\x00]")
+
+
+_BESIDE_NO_STORE = {https: [h for h in (SECURE_HEADERS if https else SECURITY_HEADERS)
+                            if h[0] != b"x-content-type-options"] for https in (False, True)}
+
+
+def security_headers(https: bool, beside_no_store: bool = False) -> Headers:
+    """What every answer of Sluis's own carries; HSTS only where HTTPS was used.
+
+    `beside_no_store`: the answer already has NO_STORE, which brings `nosniff`."""
+    if beside_no_store:
+        return _BESIDE_NO_STORE[https]
+    return SECURE_HEADERS if https else SECURITY_HEADERS
 
 
 class _Figures:
     """Stands in for the per-visitor values while a shape is rendered."""
 
     def __getattr__(self, name: str) -> Markup:
-        return Markup(f"{_MARK}{name}{_MARK}")
+        return Markup(f"{_MARK}{name}{_MARK}")  # noqa: S704 - a name, no visitor text
 
 
 class Skeleton:
@@ -58,6 +85,118 @@ class Skeleton:
         return "".join(out).encode()
 
 
+# -- safe Markdown ------------------------------------------------------------------
+
+_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^\s()<>]+)\)")
+_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+_EM = re.compile(r"(?<![*\w])\*(?=\S)([^*]+?)(?<=\S)\*(?![*\w])")
+
+
+def safe_markdown(text: str) -> Markup:
+    """A small, safe Markdown: paragraphs, **bold**, *em*, [links](https://…).
+
+    Everything is escaped first; only the markup made here is let through, and a
+    link goes only to an http(s) address."""
+    out = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        if not block.strip():
+            continue
+        html = str(escape(" ".join(line.strip() for line in block.splitlines())))
+        html = _LINK.sub(r'<a href="\2" rel="noopener noreferrer">\1</a>', html)
+        html = _BOLD.sub(r"<strong>\1</strong>", html)
+        html = _EM.sub(r"<em>\1</em>", html)
+        out.append(f"<p>{html}</p>")
+    return Markup("\n".join(out))  # noqa: S704 - built from escaped text above
+
+
+# -- one room's look ----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """A room's branding, made ready for the page once: a style block allowed by its
+    hash in the CSP (no 'unsafe-inline'), the logo's origin allowed for images."""
+
+    style: str
+    logo_url: str | None
+    logo_alt: str
+    csp: bytes
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    h = colour.lstrip("#")
+    if len(h) == 3:
+        h = "".join(c * 2 for c in h)
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+def _luminance(colour: str) -> float:
+    def channel(c: int) -> float:
+        s = c / 255
+        return s / 12.92 if s <= 0.03928 else ((s + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(c) for c in _rgb(colour))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def look_of(room: RoomConfig) -> Look:
+    b = room.branding
+    rules = []
+    if b.accent_color:
+        rules.append(f"--accent:{b.accent_color}")
+        # Text on the accent colour: whichever of white and near-black reads better.
+        rules.append("--on-accent:" + ("#ffffff" if _luminance(b.accent_color) < 0.18
+                                       else "#10191f"))
+    if b.background_color:
+        rules.append(f"--paper:{b.background_color}")
+    if b.text_color:
+        rules.append(f"--ink:{b.text_color}")
+    style = (":root{" + ";".join(rules) + "}") if rules else ""
+    style_src = ""
+    if style:
+        digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+        style_src = f" 'sha256-{digest}'"
+    img_src = ""
+    if b.logo_url and b.logo_url.startswith(("https://", "http://")):
+        parts = urlsplit(b.logo_url)
+        img_src = f" {parts.scheme}://{parts.netloc}"
+    return Look(style=style, logo_url=b.logo_url, logo_alt=b.logo_alt,
+                csp=CSP.format(style=style_src, img=img_src).encode())
+
+
+# -- what a page shows --------------------------------------------------------------
+
+def _half_up(x: float) -> int:
+    return int(x + 0.5)
+
+
+def eta_shape(low: int | None, high: int | None) -> tuple[str, int, int]:
+    """The kind of wait to tell ("unknown", "soon", "min", "hours") and its two figures.
+
+    The page's script computes the same, so that it knows when only figures changed."""
+    if low is None or high is None:
+        return "unknown", 0, 0
+    if high < 60:
+        return "soon", 0, 0
+    if low >= 5400:
+        lo = max(1, _half_up(low / 3600))
+        return "hours", lo, max(lo + 1, -(-high // 3600))
+    lo = max(1, _half_up(low / 60))
+    return "min", lo, max(lo + 1, -(-high // 60))
+
+
+def ahead_shape(ahead: int | None) -> str:
+    return "none" if not ahead else "one" if ahead == 1 else "many"
+
+
+@functools.lru_cache(maxsize=1024)
+def _quoted(url: str) -> str:
+    return quote(url, safe="/")
+
+
+def _countdown(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 class Pages:
     def __init__(self) -> None:
         self.env = Environment(
@@ -66,41 +205,94 @@ class Pages:
             auto_reload=False,
             trim_blocks=True,
             lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n"],
         )
+        self.catalogs = i18n.Catalogs()
         self._skeletons: dict[Hashable, Skeleton] = {}
+        self._looks: dict[str, Look] = {}
+        self._headers: dict[tuple[str, str, bool], Headers] = {}
 
-    def _skeleton(self, template: str, shape: dict[str, Any]) -> Skeleton:
-        key = (template, *shape.values())  # shapes of one template list the same names
+    def look(self, room: RoomConfig) -> Look:
+        look = self._looks.get(room.name)
+        if look is None:
+            look = self._looks[room.name] = look_of(room)
+        return look
+
+    def headers(self, room: RoomConfig, lang: str, https: bool) -> Headers:
+        """The headers of an HTML page of this room: built once per room and language."""
+        key = (room.name, lang, https)
+        out = self._headers.get(key)
+        if out is None:
+            csp = (b"content-security-policy", self.look(room).csp)
+            out = [HTML_TYPE, *NO_STORE, csp, (b"content-language", lang.encode()),
+                   *(h for h in security_headers(https, beside_no_store=True)
+                     if h[0] != b"content-security-policy")]
+            self._headers[key] = out
+        return out
+
+    def _skeleton(self, template: str, room: RoomConfig, lang: str,
+                  shape: dict[str, Any]) -> Skeleton:
+        # Shapes of one template list the same names, in the same order.
+        key = (template, room.name, lang, *shape.values())
         sk = self._skeletons.get(key)
         if sk is None:
-            text = self.env.get_template(template).render(v=_Figures(), State=State, **shape)
+            self.env.install_gettext_callables(  # type: ignore[attr-defined]
+                self.catalogs.gettext(lang), self.catalogs.ngettext(lang), newstyle=True)
+            b = room.branding
+            text = self.env.get_template(template).render(
+                v=_Figures(), State=State, room=room, lang=lang, look=self.look(room),
+                title=room.title_in(lang), languages=i18n.LANGUAGE_NAMES.items(),
+                intro=safe_markdown(b.text("intro", lang)),
+                closed_text=safe_markdown(b.text("closed_text", lang)),
+                prefs=PREFS_PATH,
+                shape_key=shape_key(shape["state"], shape) if "state" in shape else "", **shape)
             sk = self._skeletons[key] = Skeleton(text)
         return sk
 
-    def queue(self, status: Status, title: str, check_url: str) -> bytes:
+    def queue(self, status: Status, room: RoomConfig, check_url: str, lang: str = "nl",
+              refresh: bool = True) -> bytes:
         s = status
-        shape: dict[str, Any] = {"state": s.state, "has_eta": False, "one_ahead": s.ahead == 1}
+        seconds = s.now_ms // 1000
         values: dict[str, object] = {
-            "title": title, "check_url": check_url, "refresh": s.poll_after_seconds,
-            "updated_at": s.updated_at, "updated_clock": s.updated_at[11:19],
+            "check_url": check_url, "next": _quoted(check_url), "refresh": s.poll_after_seconds,
+            "updated_at": s.updated_at, "updated_clock": i18n.clock(seconds, lang, room.tz),
+            "now_ms": s.now_ms, "grace_min": max(1, s.grace_seconds // 60),
         }
+        shape: dict[str, Any] = {"state": s.state, "refresh_on": refresh, "ahead_kind": "",
+                                 "eta_kind": "", "far": False, "has_seed": s.seed is not None,
+                                 "has_hash": bool(s.seed_sha256)}
         if s.state in (State.QUEUED, State.PAUSED):
-            values.update(position=s.position, ahead=s.ahead, total=s.queue_length,
-                          done=s.queue_length - (s.ahead or 0))
-            if s.eta.low is not None and s.eta.high is not None:
-                shape["has_eta"] = True
-                values.update(eta_low_min=max(1, round(s.eta.low / 60)),
-                              eta_high_min=max(1, round(s.eta.high / 60)))
+            ahead = s.ahead or 0
+            kind, low, high = eta_shape(s.eta.low, s.eta.high)
+            shape.update(ahead_kind=ahead_shape(ahead), eta_kind=kind)
+            total = max(s.queue_length, s.position or 0)
+            values.update(position=s.position, ahead=ahead, total=total,
+                          done=total - ahead, eta_low=low, eta_high=high,
+                          seed=s.seed or "", seed_sha256=s.seed_sha256 or "")
         elif s.state is State.PREQUEUE:
             opens_in = max(0, (s.opens_at_ms - s.now_ms) // 1000)
-            values.update(opens_at=s.opens_at, opens_in_min=opens_in // 60,
-                          opens_in_sec=opens_in % 60, seed_sha256=s.seed_sha256 or "")
-        return self._skeleton("queue.html", shape).fill(values)
+            day, clock = i18n.day_and_time(s.opens_at_ms // 1000, lang, room.tz)
+            shape["far"] = opens_in >= DAY_SECONDS
+            values.update(opens_at=s.opens_at or "", opens_day=day, opens_time=clock,
+                          opens_ms=s.opens_at_ms, countdown=_countdown(opens_in),
+                          seed_sha256=s.seed_sha256 or "")
+        return self._skeleton("queue.html", room, lang, shape).fill(values)
 
-    def unavailable(self, title: str, retry_after: int, check_url: str) -> bytes:
-        return self._skeleton("unavailable.html", {}).fill(
-            {"title": title, "refresh": retry_after, "check_url": check_url})
+    def unavailable(self, room: RoomConfig, retry_after: int, check_url: str,
+                    lang: str = "nl", refresh: bool = True) -> bytes:
+        return self._skeleton("unavailable.html", room, lang, {"refresh_on": refresh}).fill(
+            {"refresh": retry_after, "check_url": check_url, "next": _quoted(check_url)})
 
-    def limited(self, title: str, retry_after: int, check_url: str) -> bytes:
-        return self._skeleton("limited.html", {}).fill(
-            {"title": title, "refresh": retry_after, "check_url": check_url})
+    def limited(self, room: RoomConfig, retry_after: int, check_url: str,
+                lang: str = "nl", refresh: bool = True) -> bytes:
+        return self._skeleton("limited.html", room, lang, {"refresh_on": refresh}).fill(
+            {"refresh": retry_after, "check_url": check_url, "next": _quoted(check_url)})
+
+
+def shape_key(state: State, shape: Mapping[str, Any]) -> str:
+    """What the page's script compares with its own reading of the status JSON."""
+    if state in (State.QUEUED, State.PAUSED):
+        return f"{state.value}.{shape['ahead_kind']}.{shape['eta_kind']}"
+    if state is State.PREQUEUE:
+        return "prequeue.far" if shape["far"] else "prequeue.near"
+    return state.value

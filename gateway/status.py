@@ -49,6 +49,8 @@ class Status:
     updated_at: str
     opens_at_ms: int
     now_ms: int
+    # How long a waiting visitor may stay away and keep the place (not in the JSON).
+    grace_seconds: int = 300
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -98,7 +100,7 @@ def build(room: str, tz: ZoneInfo, snap: RoomSnapshot, place: Place,
         seed_sha256=snap.seed_sha256 if s.opens_at_ms else None,
         seed=snap.seed if s.opens_at_ms and not upcoming else None,
         updated_at=iso_from_ms(snap.now_ms, tz) or "",
-        opens_at_ms=s.opens_at_ms, now_ms=snap.now_ms,
+        opens_at_ms=s.opens_at_ms, now_ms=snap.now_ms, grace_seconds=s.grace_seconds,
     )
 
 
