@@ -1,13 +1,15 @@
 """The `Sluis-Admission` token: issued by the gateway, checked by any backend.
 
 A token is an itsdangerous `TimestampSigner` value (HMAC-SHA256, salt
-``sluis.admission``) over ``v1:<room>:<visitor>:<ttl>``:
+``sluis.admission``) over ``v1:<room>:<visitor>:<ttl>[:<nonce>]``:
 
     v1:zomerkampen:Xk3a9_Qm2LpR0tZw:900.Z2x1bQ.3q2-7nF...
 
 - ``room``: the waiting room that admitted the visitor;
 - ``visitor``: the opaque visitor id (never personal data);
 - ``ttl``: seconds the admission lives after the timestamp;
+- ``nonce`` (handoff tokens only): a random id, so that the receiving site can accept
+  each token once (backends/once.py);
 - the timestamp (base64 of the issue time in seconds) and the signature are
   itsdangerous's own. Keys are a list, newest last: the newest signs, all verify.
 
@@ -31,6 +33,7 @@ FORMAT_VERSION = "v1"
 MAX_CLOCK_SKEW_SECONDS = 30
 ROOM_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 VISITOR_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+NONCE_PATTERN = VISITOR_PATTERN
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,7 @@ class Admission:
     visitor: str
     issued_at: int
     expires_at: int
+    nonce: str | None = None
 
 
 def canonical(token: str | bytes, segments: int) -> bool:
@@ -63,6 +67,10 @@ def _as_bytes(keys: Sequence[str | bytes]) -> list[bytes]:
     return out
 
 
+# Tokens already proven genuine, so that a visitor's next request skips the HMAC.
+_CACHE_LIMIT = 8192
+
+
 class AdmissionCodec:
     """Signs and checks admission tokens with one key list (built once, reused)."""
 
@@ -70,35 +78,58 @@ class AdmissionCodec:
         self._signer = TimestampSigner(
             _as_bytes(keys), salt=ADMISSION_SALT, digest_method=hashlib.sha256
         )
+        # token -> the admission its signature proves; expiry and room are checked on
+        # every use, so the cache only spares the cryptography.
+        self._genuine: dict[str | bytes, Admission] = {}
 
-    def issue(self, room: str, visitor: str, ttl_seconds: int) -> str:
+    def issue(self, room: str, visitor: str, ttl_seconds: int, nonce: str | None = None) -> str:
         payload = f"{FORMAT_VERSION}:{room}:{visitor}:{int(ttl_seconds)}"
+        if nonce is not None:
+            if not NONCE_PATTERN.match(nonce):
+                raise ValueError("a nonce is 8 to 64 of A-Z, a-z, 0-9, _ and -")
+            payload += f":{nonce}"
         return self._signer.sign(payload).decode("ascii")
 
     def check(
         self, token: str | bytes | None, room: str | None = None, now: float | None = None
     ) -> Admission | None:
         """The admission the token proves, or None when it proves nothing."""
-        if not token or not canonical(token, 2):
+        if not token:
+            return None
+        current = time.time() if now is None else now
+        known = self._genuine.get(token)
+        if known is not None:
+            if (known.issued_at > current + MAX_CLOCK_SKEW_SECONDS
+                    or current >= known.expires_at or (room is not None and known.room != room)):
+                return None
+            return known
+        if not canonical(token, 2):
             return None
         try:
             raw, ts = self._signer.unsign(token, return_timestamp=True)
         except (BadSignature, ValueError, TypeError, UnicodeError):
             return None
         parts = raw.decode("ascii", "replace").split(":")
-        if len(parts) != 4 or parts[0] != FORMAT_VERSION:
+        if len(parts) not in (4, 5) or parts[0] != FORMAT_VERSION:
             return None
-        _, tok_room, visitor, ttl_text = parts
+        tok_room, visitor, ttl_text = parts[1:4]
+        nonce = parts[4] if len(parts) == 5 else None
+        if nonce is not None and not NONCE_PATTERN.match(nonce):
+            return None
         if not ttl_text.isdigit():
             return None
         issued = int(ts.timestamp())
         expires = issued + int(ttl_text)
-        current = time.time() if now is None else now
+        admission = Admission(room=tok_room, visitor=visitor, issued_at=issued,
+                              expires_at=expires, nonce=nonce)
+        if len(self._genuine) >= _CACHE_LIMIT:
+            self._genuine.clear()
+        self._genuine[token] = admission
         if issued > current + MAX_CLOCK_SKEW_SECONDS or current >= expires:
             return None
         if room is not None and tok_room != room:
             return None
-        return Admission(room=tok_room, visitor=visitor, issued_at=issued, expires_at=expires)
+        return admission
 
 
 def verify(

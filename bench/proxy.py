@@ -1,0 +1,189 @@
+"""Proxied requests as a ratio to the same upstream called directly, in the same run.
+
+    .venv/bin/python -m bench.proxy [--rounds 5] [--seconds 5] [--conns 64]
+
+The server under test gets CPU 1 to itself: in the direct case the upstream (the bare
+Starlette "pong" app), in the proxied case the gateway. wrk and, in the proxied case,
+the upstream run on CPU 0, as in bench/run.py: the ratio compares one core of gateway
+with one core of upstream. Rounds interleave the two cases (alternating which goes
+first) so that noise from other work on the machine hits both alike; figures are
+medians over rounds. The latency the gateway adds is measured with one connection,
+where queueing does not hide it: p50 proxied minus p50 direct.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.run import ROOT, UVICORN, taskset, wait_up
+from gateway.store.embedded import EmbeddedRedis, free_port
+from gateway.tickets import Tickets
+
+KEY = "bench-proxy-key-0123456789abcdef"
+ROOM = "bench"
+VISITOR = "bench-proxy-visitor-01"
+_SCALE = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@contextmanager
+def serve(args: list[str], cpu: str, env: dict[str, str], probe: str
+          ) -> Iterator[tuple[str, int]]:
+    """A server pinned to `cpu`: its URL and process id (taskset execs, keeping the id)."""
+    port = free_port()
+    proc = subprocess.Popen([*taskset(cpu), sys.executable, *args, "--port", str(port)],
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_up(url + probe)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: int, conns: int, headers: dict[str, str],
+        pid: int | None = None) -> dict[str, float]:
+    cmd = [*taskset("0"), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
+           "--timeout", "5s"]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    cpu_before = cpu_seconds(pid) if pid else 0.0
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
+    total = re.search(r"(\d+) requests in", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                       out)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50_ms": float(p50.group(1)) * _SCALE[p50.group(2)] if p50 else float("nan"),
+        # CPU time of the server under test per request: robust against other work
+        # on the machine, which slows the run but does not make each request dearer.
+        "cpu_us_per_req": (cpu * 1e6 / int(total.group(1))) if total and pid else float("nan"),
+        "bad": (int(non2xx.group(1)) if non2xx else 0)
+        + (sum(int(x) for x in errors.groups()) if errors else 0),
+    }
+
+
+def proxy_figures(rounds: int = 5, seconds: int = 5, conns: int = 64) -> dict[str, object]:
+    """Medians over interleaved rounds of direct and proxied small responses."""
+    tmp = Path(tempfile.mkdtemp(prefix="sluis-bench-proxy-"))
+    redis_server = EmbeddedRedis(tmp / "redis")
+    redis_cmd = redis_server.command
+    redis_server.command = lambda: [*taskset("0"), *redis_cmd()]  # type: ignore[method-assign]
+    redis_server.start()
+    tickets = Tickets([KEY])
+    jar = (f"sluis_visitor={tickets.visitor_cookie(VISITOR)}; "
+           f"sluis_admission={tickets.admission.issue(ROOM, VISITOR, 86_400)}")
+    runs: dict[str, list[dict[str, float]]] = {}
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUIS_")}
+        env.update(PYTHONPATH=str(ROOT), SLUIS_REDIS_URL=redis_server.url,
+                   SLUIS_SECRET_KEYS=KEY, SLUIS_ADMIN_TOKEN=secrets.token_urlsafe(16),
+                   SLUIS_JOINS_PER_IP_PER_MINUTE="0", SLUIS_DATA_DIR=str(tmp),
+                   SLUIS_LOG_LEVEL="WARNING", SLUIS_RENEW_EVERY_SECONDS="86400")
+        with serve([*UVICORN, "bench.bare_app:app"], "0", env, "/") as (upstream, _), \
+                serve([*UVICORN, "bench.bare_app:app"], "1", env, "/") as direct:
+            rooms = tmp / "rooms.toml"
+            rooms.write_text(f'[rooms.{ROOM}]\nbackend = "proxy"\nupstream = "{upstream}"\n'
+                             "max_active = 1000000\nmax_inflight = 4096\n")
+            env["SLUIS_CONFIG"] = str(rooms)
+            env["SLUIS_BACKEND"] = upstream
+            with serve(["-m", "gateway.cli", "gateway"], "1", env, "/_sluis/livez") as gw:
+                cases = {"direct": (direct, {}), "proxied": (gw, {"Cookie": jar})}
+                for (base, _pid), headers in cases.values():  # warm-up: connections, caches
+                    wrk(base + "/kampen", 1, conns, headers)
+                for rnd in range(rounds):
+                    order = list(cases) if rnd % 2 == 0 else list(reversed(cases))
+                    for name in order:
+                        (base, pid), headers = cases[name]
+                        runs.setdefault(name, []).append(
+                            wrk(base + "/kampen", seconds, conns, headers, pid))
+                        runs.setdefault(f"{name}_1conn", []).append(
+                            wrk(base + "/kampen", max(1, seconds // 2), 1, headers))
+                    print(f"round {rnd + 1}/{rounds} done", file=sys.stderr, flush=True)
+    finally:
+        redis_server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    rps = {name: statistics.median(r["rps"] for r in rs) for name, rs in runs.items()}
+    p50 = {name: statistics.median(r["p50_ms"] for r in rs) for name, rs in runs.items()}
+    cpu = {name: statistics.median(r["cpu_us_per_req"] for r in runs[name])
+           for name in ("direct", "proxied")}
+    return {
+        "rounds": rounds, "seconds": seconds, "conns": conns,
+        "rps_median": rps,
+        "p50_ms_median": p50,
+        "ratio": round(rps["proxied"] / rps["direct"], 3) if rps["direct"] else 0.0,
+        "cpu_us_per_request": cpu,
+        # What one core of gateway serves relative to one core of upstream.
+        "cpu_ratio": round(cpu["direct"] / cpu["proxied"], 3) if cpu["proxied"] else 0.0,
+        "added_p50_ms": round(p50["proxied_1conn"] - p50["direct_1conn"], 3),
+        "bad_responses": {name: sum(int(r["bad"]) for r in rs) for name, rs in runs.items()},
+        "runs": runs,
+    }
+
+
+def markdown(figures: dict[str, object]) -> str:
+    rps, p50, bad = figures["rps_median"], figures["p50_ms_median"], figures["bad_responses"]
+    cpu = figures["cpu_us_per_request"]
+    assert isinstance(rps, dict) and isinstance(p50, dict) and isinstance(bad, dict)
+    assert isinstance(cpu, dict)
+    conns = figures["conns"]
+    lines = [
+        f"| case | req/s, {conns} conns (median) | server CPU µs/req | p50 ms, {conns} conns "
+        "| p50 ms, 1 conn | non-2xx + errors |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    labels = {"direct": "upstream called directly (CPU 1)",
+              "proxied": "through the gateway's proxy (gateway on CPU 1)"}
+    for name, label in labels.items():
+        lines.append(f"| {label} | {rps[name]:,.0f} | {cpu[name]:.0f} | {p50[name]:.2f} | "
+                     f"{p50[name + '_1conn']:.3f} | {bad[name] + bad[name + '_1conn']} |")
+    lines += ["",
+              f"Proxied ÷ direct throughput: {figures['ratio']:.2f}× (target ≥ 0.5×)",
+              f"Direct ÷ proxied server CPU per request (one core of gateway against one "
+              f"core of upstream, insensitive to other load): {figures['cpu_ratio']:.2f}×",
+              f"p50 latency the gateway adds (1 connection): {figures['added_p50_ms']:.3f} ms "
+              "(target ≤ 2 ms)",
+              f"Medians over {figures['rounds']} interleaved rounds of {figures['seconds']} s."]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--conns", type=int, default=64)
+    ap.add_argument("--out", default=str(ROOT / "artifacts" / "bench-proxy.json"))
+    args = ap.parse_args()
+    figures = proxy_figures(args.rounds, args.seconds, args.conns)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    print(markdown(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
