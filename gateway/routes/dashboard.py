@@ -1,0 +1,237 @@
+"""The operators' dashboard (/_sluis/admin/): live figures and charts per room, controls
+whose every change is shown for confirmation (old → new) before it is written, and the
+audit trail. Server-rendered; the one script (static/admin.js) only refreshes figures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from gateway.admin_auth import (
+    LOGIN_COOKIE,
+    LOGIN_SECONDS,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    Operator,
+    Refusal,
+    cookie_header,
+)
+from gateway.charts import per_minute, room_charts
+from gateway.rooms import RoomConfig, RoomSettingsError, iso_from_ms, validate_changes
+from gateway.routes.admin_api import apply, audit_entries, auth_of, room_json, room_of
+from gateway.store import Store, StoreUnavailable, UnfairChange
+
+HOME = "/_sluis/admin/"
+NO_STORE = {"cache-control": "no-store"}
+ACTIONS = ("settings", "pause", "resume", "opening", "closing", "drain")
+NUMBERS = ("rate_per_minute", "max_active", "session_seconds")
+
+
+def _env() -> Environment:
+    return Environment(loader=PackageLoader("gateway", "templates"),
+                       autoescape=select_autoescape(["html"]), auto_reload=False)
+
+
+_ENV = _env()
+
+
+def _page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
+    html = _ENV.get_template(f"admin/{name}").render(**values)
+    return HTMLResponse(html, status_code=status, headers=NO_STORE)
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+async def home(request: Request) -> Response:
+    auth = auth_of(request)
+    who = auth.check(request)
+    if not isinstance(who, Operator) or not who.via_session:
+        return _login_page(request)
+    store: Store = request.app.state.store
+    try:
+        rooms = [await _figures(store, r) for r in request.app.state.rooms.rooms]
+        audit = await audit_entries(request, store, 30)
+    except StoreUnavailable:
+        return _page("unavailable.html", 503)
+    return _page("dashboard.html", who=who, rooms=rooms, audit=audit,
+                 done=request.query_params.get("done", "")[:64])
+
+
+def _login_page(request: Request, error: str = "", status: int = 200) -> Response:
+    cookie, nonce = auth_of(request).new_login()
+    response = _page("login.html", status, nonce=nonce, error=error)
+    response.headers.append("set-cookie", cookie_header(
+        LOGIN_COOKIE, cookie, max_age=LOGIN_SECONDS, secure=_secure(request)))
+    return response
+
+
+async def login(request: Request) -> Response:
+    auth = auth_of(request)
+    form = await request.form()
+    nonce, token, name = (str(form.get(k, "")) for k in ("nonce", "token", "name"))
+    if not auth.login_ok(request.cookies.get(LOGIN_COOKIE), nonce):
+        return _login_page(request, "The sign-in form expired. Please try again.", 403)
+    if not token or not auth.token_ok(token):
+        return _login_page(request, "That is not the admin token.", 401)
+    value, _ = auth.new_session(name)
+    response = RedirectResponse(HOME, status_code=303, headers=NO_STORE)
+    secure = _secure(request)
+    response.headers.append("set-cookie", cookie_header(
+        SESSION_COOKIE, value, max_age=SESSION_SECONDS, secure=secure))
+    response.headers.append("set-cookie", cookie_header(LOGIN_COOKIE, "", max_age=0,
+                                                        secure=secure))
+    return response
+
+
+async def logout(request: Request) -> Response:
+    form = await request.form()
+    who = auth_of(request).check(request, form_csrf=str(form.get("csrf", "")))
+    if isinstance(who, Operator):
+        response = RedirectResponse(HOME, status_code=303, headers=NO_STORE)
+        response.headers.append("set-cookie", cookie_header(
+            SESSION_COOKIE, "", max_age=0, secure=_secure(request)))
+        return response
+    return _refused(who)
+
+
+def _refused(why: Refusal | Operator) -> Response:
+    if why is Refusal.FORBIDDEN:
+        return _page("message.html", 403, title="Refused",
+                     text="This form is not from your dashboard session (CSRF token missing "
+                          "or wrong). Nothing was changed.")
+    return RedirectResponse(HOME, status_code=303, headers=NO_STORE)
+
+
+async def figures(request: Request) -> Response:
+    """One room's live figures and charts (the fragment admin.js refreshes)."""
+    who = auth_of(request).check(request)
+    room = room_of(request)
+    if not isinstance(who, Operator) or not who.via_session:
+        return Response(status_code=401, headers=NO_STORE)
+    if room is None:
+        return Response(status_code=404, headers=NO_STORE)
+    try:
+        data = await _figures(request.app.state.store, room)
+    except StoreUnavailable:
+        return Response(status_code=503, headers=NO_STORE)
+    html = _ENV.get_template("admin/figures.html").render(r=data)
+    return HTMLResponse(html, headers=NO_STORE)
+
+
+async def _figures(store: Store, room: RoomConfig) -> dict[str, Any]:
+    data = await room_json(store, room)
+    view_now = await store.view(room.name)
+    samples = await store.series(room.name, view_now.now_ms - 3_600_000)
+    last = samples[-1] if samples else {}
+    actual = [v for v in per_minute(samples[-7:]) if v is not None]
+    data.update(
+        now_ms=view_now.now_ms,
+        charts=room_charts(samples, view_now.now_ms),
+        samples=len(samples),
+        actual_per_minute=round(sum(actual) / len(actual)) if actual else None,
+        last_wait_s=last.get("last_wait_s"),
+        p95_ms=last.get("p95_ms"),
+        error_rate=last.get("error_rate"),
+        answers=last.get("answers", 0),
+        adaptive_decision=last.get("adaptive", ""),
+        opens_local=_local(view_now.settings.opens_at_ms, room),
+        closes_local=_local(view_now.settings.closes_at_ms, room),
+        timezone=room.timezone,
+    )
+    return data
+
+
+def _local(ms: int, room: RoomConfig) -> str:
+    """A time for a datetime-local field, in the room's own time zone."""
+    iso = iso_from_ms(ms, room.tz)
+    return iso[:16] if iso else ""
+
+
+def _proposed(action: str, form: Any, room: RoomConfig) -> dict[str, Any]:
+    """The operator's form as a change to validate."""
+    if action == "pause":
+        return {"paused": True}
+    if action == "resume":
+        return {"paused": False}
+    if action in ("opening", "closing"):
+        field = "opens_at" if action == "opening" else "closes_at"
+        value = str(form.get(field, "")).strip()
+        if not value:
+            return {field: None}
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return {field: value}  # validate_changes names what is wrong
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=room.tz)
+        return {field: moment.isoformat()}
+    out: dict[str, Any] = {}
+    for name in NUMBERS:
+        raw = str(form.get(name, "")).strip()
+        if raw:
+            out[name] = int(raw) if raw.lstrip("-").isdigit() else raw
+    return out
+
+
+async def change(request: Request) -> Response:
+    form = await request.form()
+    who = auth_of(request).check(request, form_csrf=str(form.get("csrf", "")))
+    if not isinstance(who, Operator) or not who.via_session:
+        return _refused(who)
+    room = room_of(request)
+    action = str(form.get("action", ""))
+    if room is None or action not in ACTIONS:
+        return _page("message.html", 404, title="Unknown", text="No such room or action.")
+    store: Store = request.app.state.store
+    current = await room_json(store, room)
+    confirmed = form.get("confirm") == "1"
+    if action == "drain":
+        if not confirmed:
+            return _page("confirm.html", who=who, room=room, action=action,
+                         rows=[("active sessions", current["active"], 0)], hidden={})
+        await store.drain(room.name, who.actor)
+        return _done(room, "drain")
+    proposed = _proposed(action, form, room)
+    try:
+        typed = validate_changes(proposed)
+    except RoomSettingsError as exc:
+        return _page("message.html", 422, title="Not changed",
+                     text="; ".join(f"{k}: {v}" for k, v in exc.reasons.items()))
+    after = {k: (iso_from_ms(int(v), room.tz) if k in ("opens_at", "closes_at") else v)
+             for k, v in typed.items()}
+    rows = [(k, current.get(k), v) for k, v in after.items() if current.get(k) != v]
+    if not rows:
+        return _done(room, "nothing")
+    if not confirmed:
+        hidden = {k: ("" if v is None else str(v)) for k, v in proposed.items()}
+        return _page("confirm.html", who=who, room=room, action=action, rows=rows,
+                     hidden=hidden)
+    try:
+        await apply(store, room, typed, who.actor)
+    except UnfairChange as exc:
+        return _page("message.html", 422, title="Not changed", text=str(exc))
+    return _done(room, action)
+
+
+def _done(room: RoomConfig, what: str) -> Response:
+    return RedirectResponse(f"{HOME}?done={quote(room.name)}:{quote(what)}#room-{room.name}",
+                            status_code=303, headers=NO_STORE)
+
+
+routes = [
+    # The gate resolves "/_sluis/admin/" to "/_sluis/admin": both are the dashboard.
+    Route("/_sluis/admin", home, methods=["GET", "HEAD"]),
+    Route(HOME, home, methods=["GET", "HEAD"]),
+    Route(HOME + "login", login, methods=["POST"]),
+    Route(HOME + "logout", logout, methods=["POST"]),
+    Route(HOME + "rooms/{room}/figures", figures, methods=["GET"]),
+    Route(HOME + "rooms/{room}", change, methods=["POST"]),
+]
