@@ -1,0 +1,425 @@
+"""Rehearse an opening without a server: from an arrival curve and the room's settings,
+predict waits, queue length, backend load and polling traffic minute by minute.
+
+The rules are the worker's and the gateway's own pure functions, called as they are:
+`queue_worker.policy.plan` decides each tick's admissions (credit spread over ticks,
+max_active), `queue_worker.rates.MeasuredRate` the measured rate behind the ETA,
+`gateway.eta.estimate` the ETA a parent is shown, and `gateway.eta.poll_queued` /
+`poll_prequeue` when each waiting parent asks again. Before opening, arrivals wait in
+a pre-queue that is drawn in a uniformly random order at opening; after it, first come
+first served. A session ends when the parent finishes (if the site says
+`Sluis-Session: end`) or `session_seconds` after the parent's last request.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway import eta as eta_mod
+from queue_worker.policy import plan
+from queue_worker.rates import MeasuredRate
+
+_SEGMENT = re.compile(r"^\s*(\d+)\s*(?:@|/|in)\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*$")
+_UNIT = {None: 60.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """`count` parents arriving evenly over `seconds`."""
+
+    count: int
+    seconds: float
+
+
+def parse_curve(text: str) -> tuple[Segment, ...]:
+    """"300@10m,4000@2m,2000@20m": 300 parents over 10 minutes, then 4,000 in 2 minutes...
+
+    A bare number of minutes is allowed ("4000@2"); units are s, m (min) and h.
+    """
+    segments = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        m = _SEGMENT.match(part)
+        if not m:
+            raise ValueError(f"not an arrival segment: {part.strip()!r} (use COUNT@DURATION, "
+                             "e.g. 4000@2m)")
+        seconds = float(m.group(2)) * _UNIT[m.group(3)]
+        if seconds <= 0:
+            raise ValueError(f"a segment needs a duration: {part.strip()!r}")
+        segments.append(Segment(int(m.group(1)), seconds))
+    if not segments:
+        raise ValueError("the arrival curve is empty")
+    return tuple(segments)
+
+
+def arrival_times(segments: tuple[Segment, ...], start: float = 0.0) -> list[float]:
+    """Evenly spaced arrival moments (seconds), segment after segment from `start`."""
+    out: list[float] = []
+    t0 = start
+    for seg in segments:
+        step = seg.seconds / seg.count if seg.count else 0.0
+        out.extend(t0 + (i + 0.5) * step for i in range(seg.count))
+        t0 += seg.seconds
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    arrivals: tuple[float, ...]       # seconds from the start of the rehearsal, sorted
+    rate_per_minute: int
+    max_active: int
+    session_seconds: int
+    opens_at: float = 0.0             # seconds from the start; arrivals before it pre-queue
+    grace_seconds: int = 300
+    visit_seconds: float = 60.0       # how long a parent takes inside, once they know
+    ends_early: bool = True           # the site answers `Sluis-Session: end` when done
+    requests_per_visit: int = 3       # backend requests a parent makes inside
+    tick_seconds: float = 0.5
+    horizon_seconds: float | None = None  # stop here; default: until everyone is through
+    rate_changes: tuple[tuple[float, int], ...] = ()  # (at second, new rate_per_minute)
+    # Places taken by visitors who never ask again (bots, closed tabs): dropped when they
+    # reach the head after grace_seconds, else admitted into a session nobody uses.
+    silent: tuple[float, ...] = ()
+    seed: int = 1
+
+
+@dataclass
+class Minute:
+    minute: int
+    arrived: int = 0
+    admitted: int = 0
+    queue_end: int = 0          # waiting (queue + pre-queue) at the end of the minute
+    queue_max: int = 0
+    active_max: int = 0         # live sessions (the backend's concurrent parents)
+    backend_requests: int = 0
+    status_polls: int = 0
+    waits: list[float] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "minute": self.minute, "arrived": self.arrived, "admitted": self.admitted,
+            "queue_end": self.queue_end, "queue_max": self.queue_max,
+            "active_max": self.active_max, "backend_requests": self.backend_requests,
+            "status_polls": self.status_polls,
+            "status_polls_per_second": round(self.status_polls / 60, 1),
+            "wait_p50_seconds": _pct(self.waits, 50), "wait_p90_seconds": _pct(self.waits, 90),
+        }
+
+
+@dataclass
+class Outcome:
+    minutes: list[Minute]
+    waits: list[float]            # per parent admitted, seconds (from opening for the pre-queue)
+    eta_at_join: list[tuple[float, int]]  # (actual wait, ETA shown at join) for queued joins
+    admitted: int
+    left_waiting: int
+    peak_active: int
+    drained_at: float | None      # the moment the line was empty after the last arrival
+
+    def summary(self) -> dict[str, Any]:
+        polls = max((m.status_polls for m in self.minutes), default=0)
+        return {
+            "admitted": self.admitted,
+            "left_waiting": self.left_waiting,
+            "peak_queue": max((m.queue_max for m in self.minutes), default=0),
+            "peak_active": self.peak_active,
+            "peak_status_polls_per_second": round(polls / 60, 1),
+            "wait_p50_seconds": _pct(self.waits, 50),
+            "wait_p90_seconds": _pct(self.waits, 90),
+            "wait_max_seconds": round(max(self.waits), 1) if self.waits else None,
+            "drained_at_seconds": None if self.drained_at is None else round(self.drained_at),
+        }
+
+
+def _pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo = math.floor(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 1)
+
+
+# Event kinds, ordered so that at one moment arrivals come before polls.
+_ARRIVE, _POLL = 0, 1
+
+
+def simulate(sc: Scenario) -> Outcome:
+    rng = random.Random(sc.seed)
+    tick = sc.tick_seconds
+    arrivals = sorted(sc.arrivals)
+    last_arrival = max([*arrivals, *sc.silent], default=0.0)
+    horizon = sc.horizon_seconds
+    minutes: dict[int, Minute] = {}
+
+    def minute(t: float) -> Minute:
+        m = int(t // 60)
+        row = minutes.get(m)
+        if row is None:
+            row = minutes[m] = Minute(m)
+        return row
+
+    joined_at: dict[int, float] = {}
+    eta_shown: dict[int, int] = {}
+    queue: deque[int] = deque()          # after opening (or the drawn pre-queue), in order
+    prequeue: list[int] = []
+    admitted_at: dict[int, float] = {}
+    gone: set[int] = set()               # admitted: their polls stop
+    sessions: list[tuple[float, int]] = []  # heap of (end moment, parent)
+    events: list[tuple[float, int, int]] = [(t, _ARRIVE, i) for i, t in enumerate(arrivals)]
+    quiet = set(range(len(arrivals), len(arrivals) + len(sc.silent)))
+    events += [(t, _ARRIVE, len(arrivals) + i) for i, t in enumerate(sorted(sc.silent))]
+    heapq.heapify(events)
+    waits: list[float] = []
+    eta_pairs: list[tuple[float, int]] = []
+    measured = MeasuredRate()
+    credit = 0.0
+    credit_at: int | None = None
+    rate = sc.rate_per_minute
+    changes = sorted(sc.rate_changes)
+    drawn = sc.opens_at <= 0
+    peak_active = 0
+    drained_at: float | None = None
+
+    measured_now: list[tuple[float, float, float] | None] = [None]
+
+    def visible_eta(ahead: int) -> eta_mod.Eta:
+        per = measured_now[0]
+        if per is None:
+            return eta_mod.estimate(ahead, rate, None, None, None, sc.max_active,
+                                    sc.session_seconds)
+        return eta_mod.estimate(ahead, rate, per[0], per[1], per[2], sc.max_active,
+                                sc.session_seconds)
+
+    # The line is the drawn pre-queue followed by later arrivals in arrival order, and it
+    # only moves at its head: a parent's place follows from two counters.
+    drawn_rank: dict[int, int] = {}
+    tail_rank: dict[int, int] = {}
+    gone_from = {"pre": 0, "tail": 0}
+
+    def ahead_of(parent: int) -> int:
+        if parent in drawn_rank:
+            return drawn_rank[parent] - gone_from["pre"]
+        return (len(drawn_rank) - gone_from["pre"]) + tail_rank[parent] - gone_from["tail"]
+
+    def poll_delay(parent: int, t: float) -> float:
+        if not drawn:
+            return eta_mod.poll_prequeue(sc.opens_at - t, len(prequeue), rng)
+        ahead = ahead_of(parent)
+        return eta_mod.poll_queued(visible_eta(ahead), ahead, sc.grace_seconds, rng)
+
+    def draw() -> None:
+        order = prequeue[:]
+        rng.shuffle(order)
+        for rank, parent in enumerate(order):
+            drawn_rank[parent] = rank
+        queue.extendleft(reversed(order))
+        prequeue.clear()
+
+    def admit_one(t: float) -> bool:
+        """The head of the line goes in; False when it was a silent place dropped instead."""
+        parent = queue.popleft()
+        gone_from["pre" if parent in drawn_rank else "tail"] += 1
+        if parent in quiet:
+            if t - joined_at[parent] > sc.grace_seconds:
+                return False
+            admitted_at[parent] = t
+            gone.add(parent)
+            heapq.heappush(sessions, (t + sc.session_seconds, parent))
+            minute(t).admitted += 1
+            return True
+        admitted_at[parent] = t
+        wait = t - max(joined_at[parent], sc.opens_at)
+        waits.append(wait)
+        row = minute(t)
+        row.waits.append(wait)
+        row.admitted += 1
+        if parent in eta_shown:
+            eta_pairs.append((wait, eta_shown[parent]))
+        return True
+
+    end_time = horizon if horizon is not None else math.inf
+    next_tick = 0.0
+    while True:
+        # Process every arrival and poll up to the next tick.
+        while events and events[0][0] <= next_tick:
+            t, kind, parent = heapq.heappop(events)
+            if not drawn and t >= sc.opens_at:
+                drawn = True
+                draw()
+            if kind == _ARRIVE:
+                joined_at[parent] = t
+                minute(t).arrived += 1
+                if parent in quiet:
+                    (prequeue if t < sc.opens_at else queue).append(parent)
+                    if t >= sc.opens_at:
+                        tail_rank[parent] = len(tail_rank)
+                    continue
+                if t < sc.opens_at:
+                    prequeue.append(parent)
+                else:
+                    tail_rank[parent] = len(tail_rank)
+                    queue.append(parent)
+                    shown = visible_eta(ahead_of(parent)).seconds
+                    if shown is not None:
+                        eta_shown[parent] = shown
+                heapq.heappush(events, (t + poll_delay(parent, t), _POLL, parent))
+            else:
+                if parent in gone:
+                    continue
+                minute(t).status_polls += 1
+                if parent in admitted_at:
+                    # Now they know: they go in, use the site, then the session ends.
+                    gone.add(parent)
+                    minute(t).backend_requests += sc.requests_per_visit
+                    last_use = t + sc.visit_seconds
+                    # Without an early end, the session lives session_seconds past the last
+                    # use (use slides it forward), and at least session_seconds from admission.
+                    end = last_use if sc.ends_early else max(
+                        last_use, admitted_at[parent]) + sc.session_seconds
+                    heapq.heappush(sessions, (end, parent))
+                    continue
+                heapq.heappush(events, (t + poll_delay(parent, t), _POLL, parent))
+        now = next_tick
+        if now >= end_time:
+            break
+        while changes and changes[0][0] <= now:
+            rate = changes.pop(0)[1]
+        if not drawn and now >= sc.opens_at:
+            drawn = True
+            draw()
+        # Sessions that ended (finished, or silent for session_seconds) free their slot.
+        while sessions and sessions[0][0] <= now:
+            heapq.heappop(sessions)
+        # Admitted parents who have not polled yet hold a slot from admission on.
+        unseen = len(admitted_at) - len(gone)
+        active = len(sessions) + unseen
+        waiting = len(queue) + len(prequeue)
+        p = plan(now_ms=int(now * 1000), credit=credit, credit_at_ms=credit_at,
+                 rate_per_minute=rate, max_active=sc.max_active, active=active,
+                 waiting=waiting, paused=False, open_=now >= sc.opens_at)
+        done = 0
+        while done < p.want and queue:
+            done += admit_one(now)
+        credit = min(p.credit - done, p.cap)
+        if credit_at is not None:
+            measured.record(int(now * 1000), int(tick * 1000), done,
+                            saturated=waiting > done and now >= sc.opens_at)
+            measured_now[0] = measured.per_minute()
+        credit_at = int(now * 1000)
+        active += done
+        row = minute(now)
+        waiting -= done
+        row.queue_end = waiting
+        row.queue_max = max(row.queue_max, waiting)
+        row.active_max = max(row.active_max, active)
+        peak_active = max(peak_active, active)
+        if drained_at is None and now >= last_arrival and now >= sc.opens_at and waiting == 0:
+            drained_at = now
+        if horizon is None and drained_at is not None and not sessions and \
+                len(gone) == len(admitted_at):
+            break
+        next_tick = round(now + tick, 6)
+    ordered = [minutes[k] for k in sorted(minutes)]
+    return Outcome(minutes=ordered, waits=waits, eta_at_join=eta_pairs,
+                   admitted=len(admitted_at) - len(quiet & admitted_at.keys()),
+                   left_waiting=len(queue) + len(prequeue),
+                   peak_active=peak_active, drained_at=drained_at)
+
+
+def table(outcome: Outcome) -> str:
+    """The minute-by-minute prediction as a plain-text table."""
+    head = (f"{'min':>4} {'arrived':>8} {'admitted':>8} {'queue':>7} {'active':>7} "
+            f"{'polls/s':>8} {'backend/min':>11} {'wait p50':>9} {'wait p90':>9}")
+    lines = [head, "-" * len(head)]
+    for m in outcome.minutes:
+        j = m.as_json()
+        p50 = "" if j["wait_p50_seconds"] is None else f"{j['wait_p50_seconds']:.0f}s"
+        p90 = "" if j["wait_p90_seconds"] is None else f"{j['wait_p90_seconds']:.0f}s"
+        lines.append(f"{m.minute:>4} {m.arrived:>8} {m.admitted:>8} {m.queue_end:>7} "
+                     f"{m.active_max:>7} {j['status_polls_per_second']:>8} "
+                     f"{m.backend_requests:>11} {p50:>9} {p90:>9}")
+    return "\n".join(lines)
+
+
+# -- the command line: `sluis rehearse` ------------------------------------------------
+
+
+def add_arguments(p: Any) -> None:
+    p.add_argument("--arrivals", required=True,
+                   help='the arrival curve, COUNT@DURATION segments one after another, e.g. '
+                        '"500@10m,4000@2m,1500@20m"')
+    p.add_argument("--opens-after", default="0",
+                   help="when the room opens, from the start of the curve (e.g. 10m); "
+                        "arrivals before it wait in the pre-queue for the draw")
+    p.add_argument("--rate", type=int, required=True, help="rate_per_minute")
+    p.add_argument("--max-active", type=int, required=True)
+    p.add_argument("--session-seconds", type=int, default=900)
+    p.add_argument("--grace-seconds", type=int, default=300)
+    p.add_argument("--visit", default="5m", help="how long a parent takes inside (e.g. 4m)")
+    p.add_argument("--no-early-end", action="store_true",
+                   help="the site never answers `Sluis-Session: end`: a session lasts "
+                        "session_seconds past the parent's last request")
+    p.add_argument("--requests-per-visit", type=int, default=8)
+    p.add_argument("--tick-ms", type=int, default=500, help="the worker's tick")
+    p.add_argument("--rate-change", action="append", default=[],
+                   help="AT:RATE, e.g. 15m:900 (repeatable)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="the prediction as JSON")
+
+
+def duration(text: str) -> float:
+    """"90", "90s", "4m", "1.5h" → seconds (a bare number is seconds)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*", text)
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (e.g. 90s, 4m, 1h)")
+    return float(m.group(1)) * (_UNIT[m.group(2)] if m.group(2) else 1.0)
+
+
+def scenario_from(args: Any) -> Scenario:
+    changes = []
+    for item in args.rate_change:
+        at, _, rate = item.partition(":")
+        changes.append((duration(at), int(rate)))
+    return Scenario(
+        arrivals=tuple(arrival_times(parse_curve(args.arrivals))),
+        rate_per_minute=args.rate, max_active=args.max_active,
+        session_seconds=args.session_seconds, opens_at=duration(args.opens_after),
+        grace_seconds=args.grace_seconds, visit_seconds=duration(args.visit),
+        ends_early=not args.no_early_end, requests_per_visit=args.requests_per_visit,
+        tick_seconds=args.tick_ms / 1000, rate_changes=tuple(changes), seed=args.seed)
+
+
+def run(args: Any) -> int:
+    import json
+    import sys
+
+    try:
+        outcome = simulate(scenario_from(args))
+    except ValueError as exc:
+        sys.stderr.write(f"sluis rehearse: {exc}\n")
+        return 2
+    if args.json:
+        sys.stdout.write(json.dumps({"summary": outcome.summary(),
+                                     "minutes": [m.as_json() for m in outcome.minutes]},
+                                    indent=1) + "\n")
+        return 0
+    s = outcome.summary()
+    sys.stdout.write(table(outcome) + "\n\n")
+    sys.stdout.write(
+        f"admitted {s['admitted']:,}; peak line {s['peak_queue']:,}; peak live sessions "
+        f"{s['peak_active']:,} (max_active {args.max_active:,}); peak polling "
+        f"{s['peak_status_polls_per_second']} status calls/s\n"
+        f"wait p50 {s['wait_p50_seconds']} s, p90 {s['wait_p90_seconds']} s, "
+        f"max {s['wait_max_seconds']} s; line empty at "
+        f"{'-' if s['drained_at_seconds'] is None else round(s['drained_at_seconds'] / 60, 1)}"
+        " min\n")
+    return 0

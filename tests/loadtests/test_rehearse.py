@@ -1,0 +1,111 @@
+"""The simulator on cases whose answer is known."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway import rehearse
+from gateway.cli import main
+from loadtests.opening import Opening
+
+
+def scenario(curve: str, **kw: object) -> rehearse.Scenario:
+    base: dict[str, object] = {"rate_per_minute": 60, "max_active": 10_000,
+                               "session_seconds": 300, "visit_seconds": 30.0}
+    base.update(kw)
+    return rehearse.Scenario(arrivals=tuple(rehearse.arrival_times(rehearse.parse_curve(curve))),
+                             **base)  # type: ignore[arg-type]
+
+
+def test_arrivals_below_the_rate_never_form_a_line() -> None:
+    out = rehearse.simulate(scenario("100@10m", rate_per_minute=60))  # 10 a minute
+    assert out.admitted == 100
+    assert max(m.queue_max for m in out.minutes) == 0
+    assert max(out.waits) <= 0.5  # admitted at the next tick
+
+
+def test_a_burst_drains_at_exactly_the_rate() -> None:
+    out = rehearse.simulate(scenario("600@1s", rate_per_minute=120))
+    per_minute = [m.admitted for m in out.minutes]
+    # The first tick only starts the worker's clock: 119 in the first minute, then 120.
+    assert per_minute[:5] == [119, 120, 120, 120, 120]
+    assert out.admitted == 600
+    assert out.drained_at == pytest.approx(300, abs=1)
+    assert max(out.waits) == pytest.approx(299.5, abs=1)
+
+
+def test_max_active_binds_when_sessions_outlast_the_rate() -> None:
+    # 20 inside at most, each for 60 s of visit that ends the session: 20 a minute at
+    # most, whatever the rate.
+    out = rehearse.simulate(scenario("200@1s", rate_per_minute=600, max_active=20,
+                                     visit_seconds=60.0))
+    assert out.peak_active == 20
+    assert max(m.active_max for m in out.minutes) == 20
+    steady = [m.admitted for m in out.minutes[1:6]]
+    assert all(15 <= n <= 25 for n in steady), steady
+    assert out.admitted == 200
+
+
+def test_without_an_early_end_a_slot_is_held_for_the_session_length() -> None:
+    ends = rehearse.simulate(scenario("100@1s", rate_per_minute=600, max_active=10,
+                                      visit_seconds=10.0))
+    lapses = rehearse.simulate(scenario("100@1s", rate_per_minute=600, max_active=10,
+                                        visit_seconds=10.0, ends_early=False,
+                                        session_seconds=60))
+    assert lapses.drained_at is not None and ends.drained_at is not None
+    assert lapses.drained_at > 4 * ends.drained_at
+
+
+def test_the_prequeue_is_served_at_opening_in_a_draw_ahead_of_later_arrivals() -> None:
+    out = rehearse.simulate(scenario("100@5m,50@1m", rate_per_minute=600, opens_at=300.0))
+    assert out.admitted == 150
+    assert sum(m.admitted for m in out.minutes[:5]) == 0  # nobody before opening
+    assert out.minutes[5].admitted == 150
+
+
+def test_polling_follows_gateway_eta_intervals() -> None:
+    # A long line polls far less than once per parent per 2 s: about N/60 plus 35 r.
+    out = rehearse.simulate(scenario("3000@10s", rate_per_minute=60))
+    busy = out.minutes[5]
+    assert busy.queue_end > 2000
+    assert busy.status_polls / 60 < 3000 / 8
+
+
+def test_the_curve_parser_reads_counts_and_durations() -> None:
+    assert rehearse.parse_curve("4000@2m, 300@90s,10@1h") == (
+        rehearse.Segment(4000, 120.0), rehearse.Segment(300, 90.0), rehearse.Segment(10, 3600.0))
+    with pytest.raises(ValueError):
+        rehearse.parse_curve("many@soon")
+
+
+def test_the_opening_shape_and_the_simulator_share_one_curve() -> None:
+    o = Opening(visitors=1000, prequeue_seconds=60, spike_seconds=60, tail_seconds=120)
+    assert o.counts == (100, 700, 200)
+    assert o.arrived_by(60) == 100 and o.arrived_by(120) == 800 and o.arrived_by(240) == 1000
+    assert len(rehearse.arrival_times(o.segments())) == 1000
+
+
+def test_sluis_rehearse_prints_a_minute_table(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: object,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUIS_DATA_DIR", str(tmp_path))
+    code = main(["rehearse", "--arrivals", "200@1m,400@1m", "--opens-after", "1m",
+                 "--rate", "300", "--max-active", "100", "--visit", "30s"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "admitted 600" in out and "polls/s" in out
+
+
+def test_silent_places_are_dropped_after_grace_or_else_hold_a_slot() -> None:
+    # Ten bots' places 100 s before opening, grace 60 s: dropped at the draw.
+    early = rehearse.simulate(scenario("10@10s", rate_per_minute=600, max_active=10,
+                                       opens_at=200.0, grace_seconds=60,
+                                       silent=tuple(float(t) for t in range(100, 110))))
+    assert early.admitted == 10 and early.peak_active == 10
+    assert max(early.waits) < 5  # the parents were not held up by the dropped places
+    # The same places 5 s before opening are fresh: admitted, each holds a slot unused.
+    fresh = rehearse.simulate(scenario("10@10s", rate_per_minute=600, max_active=10,
+                                       opens_at=200.0, grace_seconds=60, session_seconds=120,
+                                       silent=tuple(195.0 + t / 10 for t in range(10))))
+    assert fresh.admitted == 10
+    assert max(fresh.waits) > 60  # some parents waited for an unused session to lapse
