@@ -23,8 +23,11 @@ bench: $(STAMP)
 	bash scripts/bench-tools.sh
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+loadtest: $(STAMP)
+	$(BIN)/python -m loadtests.run $(if $(URL),--url $(URL)) $(LOADTEST_ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check gateway queue_worker backends tests
+	$(BIN)/ruff check gateway queue_worker backends loadtests bench tests
 	$(BIN)/mypy
 
 clean:

@@ -13,14 +13,17 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from backends.base import Backend
-from backends.factory import backend_for
-from gateway import lottery
-from gateway.gate import Gate, Rooms
-from gateway.http import canonical_path, parse_networks
-from gateway.pages import Pages
-from gateway.routes import admin_api, draw, health
+from backends.factory import RoomBackends
+from backends.outcomes import Outcomes
+from gateway import lottery, metrics
+from gateway.gate import Gate
+from gateway.http import behind_tls, canonical_path, oversized, parse_networks, respond_json
+from gateway.pages import Pages, security_headers
+from gateway.request_id import RequestIds
+from gateway.routes import admin_api, dashboard, draw, health
 from gateway.routes import metrics as metrics_route
 from gateway.routes.status import StatusRoute
+from gateway.routing import Rooms
 from gateway.settings import Settings
 from gateway.store import Store, StoreUnavailable
 from gateway.store.connect import client_from_url
@@ -30,6 +33,7 @@ from gateway.types import Receive, Scope, Send
 log = logging.getLogger("sluis.app")
 
 STATUS_PATH = "/_sluis/status"
+OUTCOMES_FLUSH_SECONDS = 1.0
 
 
 class SluisApp:
@@ -40,8 +44,21 @@ class SluisApp:
         self.status = status
         self.inner = inner
         self.state = inner.state
+        # Every request gets a short id, in its answer and in every log line it causes.
+        self._with_ids = RequestIds(self._dispatch)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._with_ids(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            scope = behind_tls(scope, self.gate.trusted)
+            if scope["type"] == "http" and oversized(scope):
+                # A clear refusal before anything is parsed, joined or forwarded.
+                await respond_json(send, 431, {"error": "request_too_large"}, [
+                    *security_headers(scope.get("scheme") == "https", beside_no_store=True),
+                    (b"connection", b"close")])
+                return
         if scope["type"] == "http" and (
                 scope["path"] == STATUS_PATH or canonical_path(scope["path"]) == STATUS_PATH):
             await self.status(scope, receive, send)
@@ -59,9 +76,10 @@ def create_app(settings: Settings, backend: Backend | None = None,
     store = Store(client, joins_per_ip_per_minute=settings.joins_per_ip_per_minute)
     tickets = Tickets(settings.secret_keys)
     rooms = Rooms(settings.rooms)
-    chosen = backend or backend_for(settings.backend, settings.internal_url,
-                                    secret_keys=settings.secret_keys,
-                                    admin_token=settings.admin_token)
+    chosen = RoomBackends([(room.name, room.backend) for room in settings.rooms],
+                          sluis_backend=settings.backend, internal_url=settings.internal_url,
+                          secret_keys=settings.secret_keys, admin_token=settings.admin_token,
+                          given=backend, on_busy=metrics.backend_busy)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -73,6 +91,7 @@ def create_app(settings: Settings, backend: Backend | None = None,
                             extra={"room": room.name})
         await chosen.startup()
         stop = asyncio.Event()
+        counting = asyncio.create_task(_flush_outcomes(store, chosen.outcomes, stop))
         ticking = None
         if worker:
             from queue_worker.worker import Worker
@@ -85,6 +104,7 @@ def create_app(settings: Settings, backend: Backend | None = None,
             stop.set()
             if ticking is not None:
                 await ticking
+            await counting
             await chosen.shutdown()
             await store.close()
 
@@ -95,6 +115,7 @@ def create_app(settings: Settings, backend: Backend | None = None,
             Route("/_sluis/metrics", metrics_route.scrape, methods=["GET"]),
             Route("/_sluis/draw", draw.published, methods=["GET"]),
             *admin_api.routes,
+            *dashboard.routes,
             Mount("/_sluis/static", StaticFiles(packages=[("gateway", "static")]), name="static"),
         ],
         lifespan=lifespan,
@@ -102,10 +123,26 @@ def create_app(settings: Settings, backend: Backend | None = None,
     inner.state.settings = settings
     inner.state.store = store
     inner.state.rooms = rooms
-    gate = Gate(store=store, tickets=tickets, rooms=rooms, backend=chosen, sluis=inner,
+    first = next(iter(chosen.by_room.values()))
+    gate = Gate(store=store, tickets=tickets, rooms=rooms, backend=first, sluis=inner,
                 pages=Pages(), trusted_proxies=parse_networks(settings.trusted_proxies),
-                renew_every=settings.renew_every_seconds)
+                renew_every=settings.renew_every_seconds, backends=chosen.by_room)
     return SluisApp(gate, StatusRoute(store, tickets, rooms), inner)
+
+
+async def _flush_outcomes(store: Store, outcomes: Outcomes, stop: asyncio.Event) -> None:
+    """About once a second, add this process's count of backend answers to Redis, where
+    the admission worker's breaker reads every gateway's."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), OUTCOMES_FLUSH_SECONDS)
+        for room, second, fields in outcomes.take():
+            try:
+                await store.record_outcomes(room, second, fields)
+            except StoreUnavailable:
+                metrics.REDIS_ERRORS.inc()  # these counts are lost; the breaker sees fewer
+        if stop.is_set():
+            return
 
 
 def app_from_env() -> SluisApp:

@@ -90,8 +90,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_backend(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
-    from backends.internal.app import create_app
 
+    from backends.internal.app import create_app
     from backends.internal.settings import InternalSettings
 
     app = create_app(InternalSettings.from_env())
@@ -105,13 +105,23 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, host=args.host, port=args.port or settings.port)
 
 
+def cmd_rehearse(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway import rehearse
+
+    return rehearse.run(args)
+
+
 def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
     base = args.url.rstrip("/") + "/_sluis/admin/api"
-    headers = {"authorization": f"Bearer {settings.admin_token}"}
+    headers = {"authorization": f"Bearer {settings.admin_token}",
+               # Who, for the audit trail beside the address the change came from.
+               "x-sluis-actor": os.environ.get("SLUIS_ACTOR") or os.environ.get("USER", "")}
     room = args.room
     with httpx.Client(headers=headers, timeout=10, trust_env=False) as client:
         if args.action == "status":
             r = client.get(f"{base}/rooms/{room}" if room else f"{base}/rooms")
+        elif args.action == "drain":
+            r = client.post(f"{base}/rooms/{room or 'default'}/drain")
         else:
             body: dict[str, Any]
             if args.action == "pause":
@@ -172,6 +182,11 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--at", default=None, help="for open: ISO time, or empty for now")
     a.add_argument("--url", default=os.environ.get("SLUIS_URL", "http://127.0.0.1:8000"))
     a.set_defaults(run=cmd_admin)
+    from gateway.rehearse import add_arguments
+
+    r = sub.add_parser("rehearse", help="predict an opening from an arrival curve, no server")
+    add_arguments(r)
+    r.set_defaults(run=cmd_rehearse)
     return p
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import orjson
 
@@ -18,21 +18,24 @@ from backends.admission import Admission
 from gateway import metrics
 from gateway import status as status_mod
 from gateway.http import (
-    HTML_TYPE,
     NO_STORE,
     Headers,
     canonical_path,
     clear_cookie,
     client_address,
     cookies,
+    header,
     is_reserved,
     respond,
     respond_json,
     set_cookie,
     wants_json,
 )
-from gateway.pages import PAGE_HEADERS, SECURITY_HEADERS, Pages
+from gateway.i18n import LANG_COOKIE, choose_language
+from gateway.pages import PREFS_PATH, REFRESH_COOKIE, Pages, security_headers
 from gateway.rooms import RoomConfig
+from gateway.routes.prefs import prefs
+from gateway.routing import FreePasses, Rooms, free_pass
 from gateway.store import Code, Store, StoreUnavailable
 from gateway.tickets import ADMISSION_COOKIE, VISITOR_COOKIE, Tickets, new_visitor_id
 from gateway.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,35 +48,21 @@ SESSION_END_HEADER = b"sluis-session"
 ADMISSION_HEADER = b"sluis-admission"
 
 
-@dataclass(frozen=True, slots=True)
-class Rooms:
-    """Which room a request belongs to. One room serves every path for now."""
-
-    rooms: tuple[RoomConfig, ...]
-
-    def for_scope(self, scope: Scope) -> RoomConfig:
-        return self.rooms[0]
-
-    def by_name(self, name: str | None) -> RoomConfig | None:
-        if name is None:
-            return self.rooms[0]
-        for room in self.rooms:
-            if room.name == name:
-                return room
-        return None
-
-
 class Gate:
     def __init__(self, *, store: Store, tickets: Tickets, rooms: Rooms, backend: ASGIApp,
-                 sluis: ASGIApp, pages: Pages, trusted_proxies: list, renew_every: int) -> None:
+                 sluis: ASGIApp, pages: Pages, trusted_proxies: list, renew_every: int,
+                 backends: Mapping[str, ASGIApp] | None = None) -> None:
         self.store = store
         self.tickets = tickets
         self.rooms = rooms
         self.backend = backend
+        # Each room's own backend (behind its in-flight cap); `backend` for any other.
+        self.backends = dict(backends or {})
         self.sluis = sluis
         self.pages = pages
         self.trusted = trusted_proxies
         self.renew_every = renew_every
+        self.free_passes = FreePasses(tickets)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -85,9 +74,19 @@ class Gate:
         path = canonical_path(scope["path"])
         if is_reserved(path):
             scope = dict(scope, path=path)
-            await self.sluis(scope, receive, send)
+            if path == PREFS_PATH and kind == "http":
+                await prefs(scope, receive, send)
+                return
+            await self.sluis(scope, receive, with_security_headers(scope, send))
             return
         room = self.rooms.for_scope(scope)
+        why = free_pass(room, scope, self.trusted)
+        if why is not None:
+            # Operators, health checks, a room in passthrough: counted, never queued.
+            metrics.join_counted(room.name, why)
+            token, free = self.free_passes.token(room.name, why)
+            await self.forward(scope, receive, send, room, why, free, [], token)
+            return
         jar = cookies(scope["headers"])
         visitor = self.tickets.visitor_from_cookie(jar.get(VISITOR_COOKIE))
         admission = self.tickets.admission_for(jar.get(ADMISSION_COOKIE), room.name, visitor)
@@ -114,9 +113,11 @@ class Gate:
                 max_age=VISITOR_MAX_AGE, secure=secure)))
         head_only = scope["method"] == "HEAD"
         as_json = wants_json(scope["headers"])
+        guard = security_headers(secure, beside_no_store=True)
         address = client_address(scope.get("client"), scope["headers"], self.trusted)
         try:
-            snap, place = await self.store.join(room.name, visitor, address)
+            snap, place = await self.store.join(room.name, visitor, address,
+                                                may_pass=room.route.may_pass_when_idle)
         except StoreUnavailable:
             metrics.REDIS_ERRORS.inc()
             metrics.join_counted(room.name, "unavailable")
@@ -133,31 +134,41 @@ class Gate:
             return
         if place.code == Code.LIMITED:
             metrics.join_counted(room.name, "limited")
-            body = (orjson.dumps({"room": room.name, "error": "too_many_joins",
-                                  "retry_after_seconds": 60}) if as_json
-                    else self.pages.limited(room.title, 60, scope["path"]))
-            ctype = [(b"content-type", b"application/json")] if as_json else [HTML_TYPE]
-            await respond(send, 429, body, [*ctype, *NO_STORE, *SECURITY_HEADERS,
-                                            (b"retry-after", b"60"), *extra], head_only)
+            if as_json:
+                body = orjson.dumps({"room": room.name, "error": "too_many_joins",
+                                     "retry_after_seconds": 60})
+                top = [(b"content-type", b"application/json"), *NO_STORE, *guard]
+            else:
+                lang, refresh = page_choices(scope)
+                body = self.pages.limited(room, 60, _self_url(scope), lang, refresh)
+                top = self.pages.headers(room, lang, secure)
+            await respond(send, 429, body, [*top, (b"retry-after", b"60"), *extra], head_only)
             return
         metrics.JOINS.labels(room.name, place.code.name.lower()).inc()
         st = status_mod.build(room.name, room.tz, snap, place)
         if as_json:
-            await respond_json(send, 200, st.as_json(), extra, head_only)
+            await respond_json(send, 200, st.as_json(), [*guard, *extra], head_only)
         else:
-            body = self.pages.queue(st, room.title, _self_url(scope))
-            await respond(send, 200, body, [*PAGE_HEADERS, *extra], head_only)
+            lang, refresh = page_choices(scope)
+            body = self.pages.queue(st, room, _self_url(scope), lang, refresh)
+            await respond(send, 200, body, [*self.pages.headers(room, lang, secure), *extra],
+                          head_only)
 
     async def unavailable(self, send: Send, room: RoomConfig, as_json: bool, head_only: bool,
                           extra: Headers, scope: Scope) -> None:
         retry = [(b"retry-after", str(RETRY_AFTER_UNAVAILABLE).encode())]
+        secure = scope.get("scheme") == "https"
         if as_json:
             await respond_json(send, 503, {
                 "room": room.name, "error": "unavailable", "keep_page_open": True,
-                "poll_after_seconds": RETRY_AFTER_UNAVAILABLE}, [*retry, *extra], head_only)
+                "poll_after_seconds": RETRY_AFTER_UNAVAILABLE},
+                [*security_headers(secure, True), *retry, *extra], head_only)
             return
-        body = self.pages.unavailable(room.title, RETRY_AFTER_UNAVAILABLE, _self_url(scope))
-        await respond(send, 503, body, [*PAGE_HEADERS, *retry, *extra], head_only)
+        lang, refresh = page_choices(scope)
+        body = self.pages.unavailable(room, RETRY_AFTER_UNAVAILABLE, _self_url(scope), lang,
+                                      refresh)
+        await respond(send, 503, body, [*self.pages.headers(room, lang, secure), *retry, *extra],
+                      head_only)
 
     # -- admitted -----------------------------------------------------------------
 
@@ -190,7 +201,7 @@ class Gate:
         async def send_wrapper(message: Message) -> None:
             nonlocal ended
             if message["type"] == "http.response.start":
-                metrics.BACKEND_REQUESTS.labels(room.name, str(message["status"])).inc()
+                metrics.backend_answered(room.name, message["status"])
                 out = []
                 for k, v in message.get("headers", []):
                     if k.lower() == SESSION_END_HEADER:
@@ -202,12 +213,13 @@ class Gate:
                 message = dict(message, headers=[*out, *extra])
             await send(message)
 
-        metrics.BACKEND_INFLIGHT.labels(room.name).inc()
+        inflight = metrics.inflight(room.name)
+        inflight.inc()
         started = time.perf_counter()
         try:
-            await self.backend(scope, receive, send_wrapper)
+            await self.backends.get(room.name, self.backend)(scope, receive, send_wrapper)
         finally:
-            metrics.BACKEND_INFLIGHT.labels(room.name).dec()
+            inflight.dec()
             metrics.BACKEND_SECONDS.observe(time.perf_counter() - started)
         if ended:
             try:
@@ -215,6 +227,28 @@ class Gate:
             except StoreUnavailable:
                 metrics.REDIS_ERRORS.inc()
                 log.warning("could not end session: redis unavailable", extra={"room": room.name})
+
+
+def page_choices(scope: Scope) -> tuple[str, bool]:
+    """The visitor's language and whether the page may refresh itself."""
+    jar = cookies(scope["headers"])
+    lang = choose_language(jar.get(LANG_COOKIE), header(scope["headers"], b"accept-language"))
+    return lang, jar.get(REFRESH_COOKIE) != "off"
+
+
+def with_security_headers(scope: Scope, send: Send) -> Send:
+    """Adds the security headers to an answer of Sluis's own that lacks them."""
+    guard = security_headers(scope.get("scheme") == "https")
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            present = {k.lower() for k, _ in message.get("headers", [])}
+            missing = [h for h in guard if h[0] not in present]
+            if missing:
+                message = dict(message, headers=[*message.get("headers", []), *missing])
+        await send(message)
+
+    return sending
 
 
 def _self_url(scope: Scope) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 
-from gateway.types import Send
+from gateway.types import Scope, Send
 
 RESERVED_PREFIX = "/_sluis"
 Headers = list[tuple[bytes, bytes]]
@@ -84,11 +84,14 @@ async def respond_json(send: Send, status: int, data: object,
 def client_address(client: tuple[str, int] | None, scope_headers: Iterable[tuple[bytes, bytes]],
                    trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str | None:
     """The visitor's address: the peer, or, when the peer is a trusted proxy, the
-    right-most address in X-Forwarded-For that is not itself a trusted proxy."""
+    right-most address in X-Forwarded-For that is not itself a trusted proxy.
+
+    Every X-Forwarded-For line counts, in order: a balancer that appends its own line
+    (HAProxy's `option forwardfor`) leaves the visitor's forged one in front of it."""
     peer = client[0] if client else None
     if not peer or not trusted or not _in(peer, trusted):
         return peer
-    forwarded = header(scope_headers, b"x-forwarded-for")
+    forwarded = b",".join(v for k, v in scope_headers if k == b"x-forwarded-for")
     if not forwarded:
         return peer
     for hop in reversed(forwarded.decode("latin-1").split(",")):
@@ -100,6 +103,35 @@ def client_address(client: tuple[str, int] | None, scope_headers: Iterable[tuple
         if not _in(hop, trusted):
             return hop
     return peer
+
+
+# More header bytes than any browser sends (cookies are capped near 4 KB each), far
+# fewer than a server could be made to hold per request.
+MAX_HEADER_BYTES = 32 * 1024
+MAX_TARGET_BYTES = 16 * 1024
+
+
+def oversized(scope: Scope) -> bool:
+    """True when the request's headers or its target are larger than any real visitor's."""
+    if len(scope.get("raw_path") or b"") + len(scope.get("query_string", b"")) > MAX_TARGET_BYTES:
+        return True
+    return sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > MAX_HEADER_BYTES
+
+
+def behind_tls(scope: Scope, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+               ) -> Scope:
+    """The scope as the visitor made it: `https` when a trusted proxy that ended TLS says
+    so in X-Forwarded-Proto, so that cookies get `Secure` and pages HSTS behind it."""
+    if not trusted or scope.get("scheme") in ("https", "wss"):
+        return scope
+    client = scope.get("client")
+    if not client or not _in(client[0], trusted):
+        return scope
+    proto = b",".join(v for k, v in scope["headers"] if k == b"x-forwarded-proto")
+    # The right-most value is the one the nearest proxy, a trusted one, wrote.
+    if proto.rsplit(b",", 1)[-1].strip().lower() != b"https":
+        return scope
+    return dict(scope, scheme="https" if scope["type"] == "http" else "wss")
 
 
 def _in(addr: str, nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:

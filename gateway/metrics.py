@@ -35,6 +35,9 @@ BACKEND_SECONDS = Histogram("sluis_backend_request_seconds", "Backend answer tim
                             buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
 BACKEND_INFLIGHT = Gauge("sluis_backend_inflight", "Requests in flight to the backend", ["room"],
                          registry=REGISTRY)
+BACKEND_BUSY = Counter("sluis_backend_busy", "Requests answered 'busy, try again' because the "
+                       "room's backend had max_inflight requests in flight", ["room"],
+                       registry=REGISTRY)
 REDIS_ERRORS = Counter("sluis_redis_errors", "Requests that found Redis unavailable",
                        registry=REGISTRY)
 BUILD_INFO = Gauge("sluis_build_info", "Sluis version", ["version"], registry=REGISTRY)
@@ -57,12 +60,21 @@ class RoomFigures(Collector):
                                  labels=["room"])
         admissions = CounterMetricFamily("sluis_admissions", "Visitors admitted", labels=["room"])
         waits = HistogramMetricFamily("sluis_wait_seconds", "Wait from joining to admission")
+        breaker = GaugeMetricFamily("sluis_breaker_open", "1 while the backend breaker holds "
+                                    "admissions", labels=["room"])
+        trips = CounterMetricFamily("sluis_breaker_trips", "Times the backend breaker opened",
+                                    labels=["room"])
         total: dict[str, int] = {}
         for row in self.rows:
             queue.add_metric([row.room], row.waiting)
             active.add_metric([row.room], row.active)
             rate.add_metric([row.room], row.rate_per_minute)
             admissions.add_metric([row.room], row.counters.get("admitted_total", 0))
+            opened = row.counters.get("breaker_trips_total", 0)
+            trips.add_metric([row.room], opened)
+            # Every trip is followed by one reset: open while trips outnumber resets.
+            breaker.add_metric([row.room], int(opened > row.counters.get(
+                "breaker_resets_total", 0)))
             for k, v in row.counters.items():
                 if k.startswith("wait_"):
                     total[k] = total.get(k, 0) + v
@@ -70,7 +82,7 @@ class RoomFigures(Collector):
                    for b in WAIT_BUCKETS]
         buckets.append(("+Inf", float(total.get("wait_count_total", 0))))
         waits.add_metric([], buckets, sum_value=total.get("wait_ms_total", 0) / 1000)
-        yield from (queue, active, rate, admissions, waits)
+        yield from (queue, active, rate, admissions, waits, breaker, trips)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +99,29 @@ REGISTRY.register(ROOM_FIGURES)
 
 
 _JOINS_BY: dict[tuple[str, str], Any] = {}
+
+
+_ANSWERED_BY: dict[tuple[str, int], Any] = {}
+_INFLIGHT_BY: dict[str, Any] = {}
+
+
+def backend_answered(room: str, status: int) -> None:
+    """BACKEND_REQUESTS.labels(room, status).inc(), the child looked up once."""
+    child = _ANSWERED_BY.get((room, status))
+    if child is None:
+        child = _ANSWERED_BY[(room, status)] = BACKEND_REQUESTS.labels(room, str(status))
+    child.inc()
+
+
+def inflight(room: str) -> Any:
+    child = _INFLIGHT_BY.get(room)
+    if child is None:
+        child = _INFLIGHT_BY[room] = BACKEND_INFLIGHT.labels(room)
+    return child
+
+
+def backend_busy(room: str) -> None:
+    BACKEND_BUSY.labels(room).inc()
 
 
 def join_counted(room: str, result: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from backends.admission import ROOM_PATTERN
+from backends.config import BackendConfig, parse_backend
+from gateway.routing import RouteConfig, parse_route
+from gateway.tuning import AdaptiveBounds, parse_adaptive
 
 
 class RoomSettingsError(ValueError):
@@ -24,7 +28,7 @@ class RoomSettingsError(ValueError):
 
 # Live settings: stored in Redis, changed by operators, read by the worker every tick.
 LIVE_FIELDS = ("rate_per_minute", "max_active", "session_seconds", "paused", "opens_at",
-               "grace_seconds", "closed")
+               "grace_seconds", "closed", "closes_at")
 LIMITS = {
     "rate_per_minute": (0, 1_000_000),
     "max_active": (0, 10_000_000),
@@ -42,6 +46,7 @@ class LiveSettings:
     opens_at_ms: int = 0  # 0: open, no pre-queue
     grace_seconds: int = 300
     closed: bool = False
+    closes_at_ms: int = 0  # 0: no scheduled closing; from then on no new joins
 
     def as_redis(self) -> dict[str, str]:
         return {
@@ -52,6 +57,7 @@ class LiveSettings:
             "opens_at": str(self.opens_at_ms),
             "grace_seconds": str(self.grace_seconds),
             "closed": "1" if self.closed else "0",
+            "closes_at": str(self.closes_at_ms),
         }
 
     @classmethod
@@ -71,6 +77,7 @@ class LiveSettings:
             opens_at_ms=get("opens_at", 0),
             grace_seconds=get("grace_seconds", d.grace_seconds),
             closed=bool(get("closed", 0)),
+            closes_at_ms=get("closes_at", 0),
         )
 
     def public(self, tz: ZoneInfo) -> dict[str, Any]:
@@ -82,7 +89,39 @@ class LiveSettings:
             "opens_at": iso_from_ms(self.opens_at_ms, tz),
             "grace_seconds": self.grace_seconds,
             "closed": self.closed,
+            "closes_at": iso_from_ms(self.closes_at_ms, tz),
         }
+
+
+HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
+# The texts a room may set, each one string or a table of them by language.
+TEXT_FIELDS = ("intro", "closed_text")
+COLOUR_FIELDS = ("accent_color", "background_color", "text_color")
+_LANGS = ("nl", "fr", "en", "de")
+Localized = tuple[tuple[str, str], ...]  # (language or "", text); "" is for every language
+
+
+@dataclass(frozen=True, slots=True)
+class Branding:
+    """How a room's pages look: checked when the configuration is read, so that a
+    colour or a logo address can never carry markup or CSS into a page."""
+
+    titles: Localized = ()
+    logo_url: str | None = None
+    logo_alt: str = ""
+    accent_color: str | None = None
+    background_color: str | None = None
+    text_color: str | None = None
+    intro: Localized = ()  # safe Markdown
+    closed_text: Localized = ()  # safe Markdown
+
+    def text(self, field: str, lang: str) -> str:
+        values: Localized = getattr(self, field)
+        for wanted in (lang, "", "nl"):
+            for key, value in values:
+                if key == wanted:
+                    return value
+        return values[0][1] if values else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +132,20 @@ class RoomConfig:
     title: str = "Registrations"
     timezone: str = "Europe/Brussels"
     initial: LiveSettings = LiveSettings()
+    branding: Branding = Branding()
+    # What admitted visitors reach (backends/config.py); by default SLUIS_BACKEND.
+    backend: BackendConfig = BackendConfig()  # noqa: RUF009 - frozen, safely shared
+    # Paths and hosts it serves, its mode and bypass rules (gateway/routing.py).
+    route: RouteConfig = RouteConfig()  # noqa: RUF009 - frozen, safely shared
+    # Adaptive admission's bounds (gateway/tuning.py); off by default.
+    adaptive: AdaptiveBounds = AdaptiveBounds()  # noqa: RUF009 - frozen, safely shared
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def title_in(self, lang: str) -> str:
+        return self.branding.text("titles", lang) or self.title
 
 
 def iso_from_ms(ms: int, tz: ZoneInfo) -> str | None:
@@ -149,9 +198,9 @@ def validate_changes(changes: Any) -> dict[str, int | bool]:
                 out[key] = value
             else:
                 reasons[key] = "must be true or false"
-        elif key == "opens_at":
+        elif key in ("opens_at", "closes_at"):
             try:
-                out["opens_at"] = parse_opens_at(value)
+                out[key] = parse_opens_at(value)
             except ValueError as exc:
                 reasons[key] = str(exc)
         else:
@@ -181,14 +230,83 @@ def _room_from_table(name: str, table: Mapping[str, Any]) -> RoomConfig:
         opens_at_ms=int(typed.get("opens_at", 0)),
         grace_seconds=int(typed.get("grace_seconds", base.grace_seconds)),
         closed=bool(typed.get("closed", base.closed)),
+        closes_at_ms=int(typed.get("closes_at", 0)),
     )
     timezone = str(table.get("timezone", "Europe/Brussels"))
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise RoomSettingsError({f"{name}.timezone": f"unknown time zone {timezone!r}"}) from None
-    return RoomConfig(name=name, title=str(table.get("title", name)), timezone=timezone,
-                      initial=initial)
+    branding = parse_branding(name, table)
+    backend, reasons = parse_backend(name, table)
+    route, more = parse_route(name, table)
+    adaptive, most = parse_adaptive(name, table)
+    reasons = {**reasons, **more, **most}
+    if reasons:
+        raise RoomSettingsError(reasons)
+    return RoomConfig(name=name, title=branding.text("titles", "nl") or name, timezone=timezone,
+                      initial=initial, branding=branding, backend=backend or BackendConfig(),
+                      route=route, adaptive=adaptive)
+
+
+def _localized(where: str, value: Any, reasons: dict[str, str]) -> Localized:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (("", value),)
+    if isinstance(value, dict):
+        out = []
+        for lang, text in value.items():
+            if lang not in _LANGS or not isinstance(text, str):
+                reasons[f"{where}.{lang}"] = f"use one of {', '.join(_LANGS)} with a text"
+            else:
+                out.append((lang, text))
+        return tuple(out)
+    reasons[where] = "must be a text or a table of texts by language (nl, fr, en, de)"
+    return ()
+
+
+def _logo_url(value: Any) -> str | None:
+    """An http(s) address or a path on this site; nothing that could leave an attribute."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 2048:
+        raise ValueError("must be a text of at most 2048 characters")
+    if re.search(r"[\s\"'<>\\`]", value) or any(ord(c) < 32 for c in value):
+        raise ValueError("must not contain spaces, quotes, angle brackets or backslashes")
+    if value.startswith(("https://", "http://")) or (
+            value.startswith("/") and not value.startswith("//")):
+        return value
+    raise ValueError("must start with https://, http:// or / (a path on this site)")
+
+
+def parse_branding(name: str, table: Mapping[str, Any]) -> Branding:
+    """A room's title, logo, colours and texts from its TOML table, every mistake named."""
+    reasons: dict[str, str] = {}
+    titles = _localized(f"{name}.title", table.get("title"), reasons)
+    colours: dict[str, str | None] = {}
+    for key in COLOUR_FIELDS:
+        value = table.get(key)
+        if value is None:
+            colours[key] = None
+        elif isinstance(value, str) and HEX_COLOUR.fullmatch(value):
+            colours[key] = value.lower()
+        else:
+            reasons[f"{name}.{key}"] = "must be a hex colour such as #0b5f7a or #fff"
+            colours[key] = None
+    try:
+        logo = _logo_url(table.get("logo_url"))
+    except ValueError as exc:
+        reasons[f"{name}.logo_url"] = str(exc)
+        logo = None
+    logo_alt = table.get("logo_alt", "")
+    if not isinstance(logo_alt, str):
+        reasons[f"{name}.logo_alt"] = "must be a text"
+        logo_alt = ""
+    texts = {key: _localized(f"{name}.{key}", table.get(key), reasons) for key in TEXT_FIELDS}
+    if reasons:
+        raise RoomSettingsError(reasons)
+    return Branding(titles=titles, logo_url=logo, logo_alt=logo_alt, **colours, **texts)
 
 
 def load_rooms(path: str | None) -> tuple[RoomConfig, ...]:

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 from gateway import lottery
 from gateway.rooms import RoomConfig
-from gateway.store import NotLeader, Store, StoreUnavailable
+from gateway.store import NotLeader, RoomView, Store, StoreUnavailable
+from queue_worker.breaker import decide, health
+from queue_worker.observe import SAMPLE_SECONDS, Observer
 from queue_worker.policy import plan
 from queue_worker.rates import MeasuredRate
 
@@ -38,15 +40,17 @@ class RoomTicker:
     sweep_at: int = 0
     last_plan_ms: int | None = None
     defined: bool = False
+    observer: Observer | None = None
 
 
 class Worker:
     def __init__(self, store: Store, rooms: tuple[RoomConfig, ...], tick_seconds: float = 0.5,
-                 worker_id: str | None = None) -> None:
+                 worker_id: str | None = None, sample_seconds: float = SAMPLE_SECONDS) -> None:
         self.store = store
         self.tick_seconds = tick_seconds
         self.id = worker_id or new_worker_id()
-        self.rooms = {r.name: RoomTicker(r) for r in rooms}
+        self.rooms = {r.name: RoomTicker(r, observer=Observer(r, sample_seconds))
+                      for r in rooms}
         self.leading: set[str] = set()
         self.admitted_total = 0
 
@@ -92,11 +96,12 @@ class Worker:
             drawn = await self.store.draw(name)
             if drawn >= 0:
                 log.info("pre-queue drawn and published", extra={"room": name, "count": drawn})
+        held = await self.check_breaker(ticker, view)
         waiting = view.queued + view.prequeued
         credit_at = int(view.credit_at) if view.credit_at else None
         p = plan(now_ms=view.now_ms, credit=view.credit, credit_at_ms=credit_at,
                  rate_per_minute=s.rate_per_minute, max_active=s.max_active, active=view.active,
-                 waiting=waiting, paused=s.paused, open_=opened)
+                 waiting=waiting, paused=s.paused or held, open_=opened)
         # A few more candidates than places, for those who left and are dropped on the way.
         candidates = (await self.store.head(name, p.want + max(10, p.want // 2))
                       if p.want else [])
@@ -106,7 +111,8 @@ class Worker:
         admitted = len(result.admitted)
         if credit_at is not None:
             ticker.rate.record(view.now_ms, view.now_ms - credit_at, admitted,
-                               saturated=waiting > admitted and not s.paused and opened)
+                               saturated=waiting > admitted and not s.paused and not held
+                               and opened)
         self.admitted_total += admitted
         stretch = await self.store.stretch(name, ticker.sweep_at, SWEEP_PER_TICK)
         removed, _ = await self.store.expire(name, stretch)
@@ -114,10 +120,34 @@ class Worker:
         # start over at the front once the end of the line was reached.
         ticker.sweep_at = (ticker.sweep_at + len(stretch) - removed
                            if len(stretch) == SWEEP_PER_TICK else 0)
+        if ticker.observer is not None:
+            # The dashboard's samples and adaptive admission, each at its own pace.
+            await ticker.observer.after_tick(self.store, self.id, view, waiting=waiting,
+                                             measured=ticker.rate.per_minute())
         if admitted or removed or result.stale_dropped:
             log.debug("tick", extra={"room": name, "admitted": admitted,
                                      "stale": removed + result.stale_dropped})
         return admitted
+
+    async def check_breaker(self, ticker: RoomTicker, view: RoomView) -> bool:
+        """Open or close the room's backend breaker from the last window of answers;
+        True while it holds admissions."""
+        bounds = ticker.room.backend.breaker
+        if not bounds.enabled and not view.breaker_open:
+            return False
+        name = ticker.room.name
+        # The current second is still being counted: the window ends at the last whole one.
+        totals = await self.store.health(name, view.now_ms // 1000 - 1, bounds.window_seconds)
+        d = decide(is_open=view.breaker_open, open_since_ms=view.breaker_since_ms,
+                   now_ms=view.now_ms, window=health(totals), bounds=bounds)
+        if d.changed and await self.store.set_breaker(name, self.id, d.open, d.reason):
+            if d.open:
+                log.warning("backend breaker opened: admissions paused",
+                            extra={"room": name, "reason": d.reason})
+            else:
+                log.info("backend breaker closed: admissions resume",
+                         extra={"room": name, "reason": d.reason})
+        return d.open
 
     async def release(self) -> None:
         for name in list(self.leading):

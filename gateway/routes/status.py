@@ -8,8 +8,9 @@ from urllib.parse import parse_qs
 
 from gateway import metrics
 from gateway import status as status_mod
-from gateway.gate import Rooms
 from gateway.http import cookies, respond_json, set_cookie
+from gateway.pages import security_headers
+from gateway.routing import Rooms
 from gateway.store import Store, StoreUnavailable
 from gateway.tickets import ADMISSION_COOKIE, VISITOR_COOKIE, Tickets
 from gateway.types import Receive, Scope, Send
@@ -23,9 +24,10 @@ class StatusRoute:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         head_only = scope["method"] == "HEAD"
+        guard = security_headers(scope.get("scheme") == "https", beside_no_store=True)
         if scope["method"] not in ("GET", "HEAD"):
             await respond_json(send, 405, {"error": "method_not_allowed"},
-                               [(b"allow", b"GET, HEAD")])
+                               [*guard, (b"allow", b"GET, HEAD")])
             return
         query = scope.get("query_string", b"")
         name = None
@@ -34,13 +36,13 @@ class StatusRoute:
             name = values[0] if values else None
         room = self.rooms.by_name(name)
         if room is None:
-            await respond_json(send, 404, {"error": "unknown_room"}, head_only=head_only)
+            await respond_json(send, 404, {"error": "unknown_room"}, guard, head_only)
             return
         jar = cookies(scope["headers"])
         visitor = self.tickets.visitor_from_cookie(jar.get(VISITOR_COOKIE))
         if visitor is None:
             body = status_mod.without_place(room.name, room.tz, int(time.time() * 1000))
-            await respond_json(send, 200, body, head_only=head_only)
+            await respond_json(send, 200, body, guard, head_only)
             return
         try:
             snap, place = await self.store.status(room.name, visitor)
@@ -48,10 +50,10 @@ class StatusRoute:
             metrics.REDIS_ERRORS.inc()
             await respond_json(send, 503, {
                 "room": room.name, "error": "unavailable", "keep_page_open": True,
-                "poll_after_seconds": 5}, [(b"retry-after", b"5")], head_only)
+                "poll_after_seconds": 5}, [*guard, (b"retry-after", b"5")], head_only)
             return
         st = status_mod.build(room.name, room.tz, snap, place)
-        extra = []
+        extra = list(guard)
         if st.state is status_mod.State.ADMITTED and self.tickets.admission_for(
                 jar.get(ADMISSION_COOKIE), room.name, visitor) is None:
             seconds = snap.settings.session_seconds

@@ -21,7 +21,8 @@ SEEN_BUCKETS = 8192
 class RoomKeys:
     room: str
     settings: str   # hash: live settings (rate, max active, session, paused, opens_at, ...)
-    state: str      # hash: counters, last sequence number, admission credit, draw seed
+    state: str      # hash: counters, last sequence number, admission credit, draw seed,
+    #                 the breaker (breaker_open, breaker_since, breaker_reason)
     queue: str      # zset: visitor -> sequence number (arrival order after opening)
     prequeue: str   # zset: visitor -> draw number (random order, fixed by the seed)
     seen_prefix: str  # hashes seen_prefix + n: visitor -> last time they asked (s)
@@ -37,6 +38,15 @@ class RoomKeys:
     def line(self) -> list[str]:
         """The first KEYS of every script that reads or changes the line, in order."""
         return [self.settings, self.state, self.queue, self.prequeue, self.active]
+
+    def health(self, second: int) -> str:
+        """Hash of the backend's answers in one second (n, err, latency buckets)."""
+        return f"{PREFIX}:{{{self.room}}}:health:{second}"
+
+    @property
+    def series(self) -> str:
+        """zset: the room's figures sampled by the leading worker (JSON), scored by ms."""
+        return f"{PREFIX}:{{{self.room}}}:series"
 
     def joins_by_address(self, address: str, minute: int) -> str:
         """Counter of new places taken from one client address in one minute."""

@@ -9,17 +9,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
 from redis import exceptions as rex
-from redis.asyncio import Redis
 
 from gateway.rooms import LIVE_FIELDS, LiveSettings, RoomConfig
 from gateway.store.coalesce import Coalescer
+from gateway.store.connect import Client
 from gateway.store.errors import StoreUnavailable
 from gateway.store.keys import ROOMS_INDEX, RoomKeys, room_keys
 from gateway.store.scripts import Scripts
@@ -28,6 +28,10 @@ log = logging.getLogger("sluis.store")
 
 # Upper bounds (seconds) of the join-to-admission wait histogram that admit.lua keeps.
 WAIT_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+# How long the per-second counts of the backend's answers are kept.
+HEALTH_TTL_SECONDS = 600
+# How far back the dashboard's per-room series reaches.
+SERIES_HORIZON_MS = 3_600_000
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -84,6 +88,9 @@ class RoomView:
     credit: float
     credit_at: str
     leader: str | None
+    breaker_open: bool = False
+    breaker_since_ms: int = 0
+    breaker_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +144,15 @@ def _settings(raw: Sequence[Any]) -> LiveSettings:
 
 def _snapshot(head: Sequence[Any]) -> RoomSnapshot:
     now_ms, pre_len, q_len, settings_raw, state = head[:5]
+    settings = _settings(settings_raw)
+    if len(state) > 6 and _text(state[6]) == "1" and not settings.paused:
+        # The backend breaker holds admissions: visitors see the room as paused.
+        settings = replace(settings, paused=True)
+    if settings.closes_at_ms and int(now_ms) >= settings.closes_at_ms and not settings.closed:
+        settings = replace(settings, closed=True)  # the scheduled closing has come
     return RoomSnapshot(
         now_ms=int(now_ms), prequeue_len=int(pre_len), queue_len=int(q_len),
-        settings=_settings(settings_raw),
+        settings=settings,
         seed_sha256=_text(state[0]), seed=_text(state[1]),
         rate_measured=_float(state[2]), rate_low=_float(state[3]), rate_high=_float(state[4]),
         admitted_total=int(state[5] or 0),
@@ -180,7 +193,7 @@ class JoinRequest:
 class Store:
     """All of Sluis's Redis state. The client is passed in, never a module global."""
 
-    def __init__(self, client: Redis, joins_per_ip_per_minute: int = 0) -> None:
+    def __init__(self, client: Client, joins_per_ip_per_minute: int = 0) -> None:
         self.client = client
         self.scripts = Scripts(client)
         self.joins_per_ip_per_minute = joins_per_ip_per_minute
@@ -289,23 +302,20 @@ class Store:
     @_translate
     async def view(self, room: str) -> RoomView:
         k = self.keys(room)
-        async with self.client.pipeline(transaction=False) as p:
-            p.time()
-            p.hmget(k.settings, list(LIVE_FIELDS))
-            p.hgetall(k.state)
-            p.zcard(k.queue)
-            p.zcard(k.prequeue)
-            p.zcard(k.active)
-            p.get(k.leader)
-            now, raw, state, queued, prequeued, active, leader = await p.execute()
-        now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
-        st = {(_text(a) or ""): (_text(b) or "") for a, b in state.items()}
+        secs, micros, raw, state, queued, prequeued, active, leader = await self.scripts.view(
+            keys=[*k.line(), k.leader], args=list(LIVE_FIELDS))
+        now_ms = int(secs) * 1000 + int(micros) // 1000
+        st = {(_text(a) or ""): (_text(b) or "") for a, b in zip(state[::2], state[1::2],
+                                                                  strict=True)}
         counters = {name: int(v) for name, v in st.items() if name.endswith("_total")}
         return RoomView(
             room=room, now_ms=now_ms, settings=_settings(raw), queued=int(queued),
             prequeued=int(prequeued), active=int(active), counters=counters,
             credit=float(st.get("credit") or 0), credit_at=st.get("credit_at", ""),
             leader=_text(leader),
+            breaker_open=st.get("breaker_open") == "1",
+            breaker_since_ms=int(st.get("breaker_since") or 0),
+            breaker_reason=st.get("breaker_reason", ""),
         )
 
     @_translate
@@ -386,7 +396,74 @@ class Store:
         k = self.keys(room)
         return int(await self.scripts.draw(keys=[k.settings, k.state, k.prequeue, k.draw]))
 
+    # -- the backend's health and the breaker ---------------------------------------------
+
+    @_translate
+    async def record_outcomes(self, room: str, second: int, fields: dict[str, int],
+                              ttl_seconds: int = HEALTH_TTL_SECONDS) -> None:
+        """Add one gateway's count of the backend's answers in one second."""
+        args: list[str | int] = [ttl_seconds]
+        for name, value in fields.items():
+            args += [name, value]
+        await self.scripts.outcomes(keys=[self.keys(room).health(second)], args=args)
+
+    @_translate
+    async def health(self, room: str, last_second: int, seconds: int) -> dict[str, int]:
+        """The backend's answers summed over `seconds` seconds up to `last_second`."""
+        k = self.keys(room)
+        async with self.client.pipeline(transaction=False) as p:
+            for second in range(last_second - seconds + 1, last_second + 1):
+                p.hgetall(k.health(second))
+            rows = await p.execute()
+        total: dict[str, int] = {}
+        for row in rows:
+            for name, value in row.items():
+                key = _text(name) or ""
+                total[key] = total.get(key, 0) + int(value)
+        return total
+
+    @_translate
+    async def set_breaker(self, room: str, worker: str, open_: bool, reason: str) -> bool:
+        """Open or close the room's backend breaker; True when it changed."""
+        k = self.keys(room)
+        at = datetime.now().astimezone().isoformat(timespec="seconds")
+        res = int(await self.scripts.breaker(keys=[k.state, k.audit, k.leader],
+                                             args=[worker, "1" if open_ else "0", reason, at]))
+        if res < 0:
+            raise NotLeader("lease lost")
+        return res == 1
+
+    # -- operators: drain, and the dashboard's series -------------------------------------
+
+    @_translate
+    async def drain(self, room: str, actor: str) -> int:
+        """End every live session of the room, audited; the number ended."""
+        k = self.keys(room)
+        at = datetime.now().astimezone().isoformat(timespec="seconds")
+        return int(await self.scripts.drain(keys=[k.state, k.active, k.audit],
+                                            args=[actor, at]))
+
+    @_translate
+    async def record_sample(self, room: str, worker: str, sample: dict[str, Any],
+                            horizon_ms: int = SERIES_HORIZON_MS) -> int:
+        """Keep one sample of the room's figures (the leading worker, every few seconds);
+        samples older than the horizon are dropped. -1 when the lease is not ours."""
+        k = self.keys(room)
+        return int(await self.scripts.sample(keys=[k.series, k.queue, k.leader],
+                                             args=[worker, horizon_ms, orjson.dumps(sample)]))
+
+    @_translate
+    async def series(self, room: str, since_ms: int = 0) -> list[dict[str, Any]]:
+        """The room's samples since `since_ms`, oldest first."""
+        rows = await self.client.zrangebyscore(self.keys(room).series, since_ms, "+inf")
+        return [orjson.loads(r) for r in rows if isinstance(r, bytes | str)]
+
     # -- health ----------------------------------------------------------------------------
+
+    @_translate
+    async def used_memory(self) -> int:
+        """Bytes Redis holds (INFO memory), for capacity planning and the benchmark."""
+        return int((await self.client.info("memory"))["used_memory"])
 
     @_translate
     async def ping(self) -> bool:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from importlib import resources
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+
+from gateway.store.connect import Client
 
 # Scripts that use the shared helpers get them placed before their body.
 _WITH_PRELUDE = ("join", "status", "admit", "expire", "renew", "draw", "configure")
@@ -22,7 +23,7 @@ def source(name: str) -> str:
 class Scripts:
     """Each script bound to one client: EVALSHA, loading the script again on NOSCRIPT."""
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Client) -> None:
         def load(name: str) -> AsyncScript:
             return client.register_script(source(name))
 
@@ -35,3 +36,8 @@ class Scripts:
         self.configure = load("configure")
         self.end_session = load("end_session")
         self.lease = load("lease")
+        self.outcomes = load("outcomes")
+        self.breaker = load("breaker")
+        self.drain = load("drain")
+        self.sample = load("sample")
+        self.view = load("view")

@@ -17,12 +17,23 @@ end
 -- Live settings, in the order of rooms.LIVE_FIELDS.
 local function read_settings(key)
   local v = redis.call('HMGET', key, 'rate_per_minute', 'max_active', 'session_seconds',
-    'paused', 'opens_at', 'grace_seconds', 'closed')
+    'paused', 'opens_at', 'grace_seconds', 'closed', 'closes_at')
+  local closed, closes_ms = num(v[7], 0) == 1, num(v[8], 0)
+  if not closed and closes_ms > 0 then
+    -- A scheduled closing: from then on, no new places (those in line are still served).
+    local t = redis.call('TIME')
+    closed = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) >= closes_ms
+  end
   return {
     rate = num(v[1], 60), max_active = num(v[2], 100), session_ms = num(v[3], 900) * 1000,
     paused = num(v[4], 0) == 1, opens_ms = num(v[5], 0), grace_s = num(v[6], 300),
-    closed = num(v[7], 0) == 1, raw = v,
+    closed = closed, closes_ms = closes_ms, raw = v,
   }
+end
+
+-- The backend breaker (queue_worker/breaker.py) holds admissions while it is open.
+local function held(k_state)
+  return redis.call('HGET', k_state, 'breaker_open') == '1'
 end
 
 -- Last-seen times are spread over small hashes (keys.py: SEEN_BUCKETS); each script
@@ -65,7 +76,7 @@ end
 -- Room-wide figures every join and status answer carries.
 local function room_header(k_state, k_pre, k_queue, s, now_ms)
   local st = redis.call('HMGET', k_state, 'seed_sha256', 'seed', 'rate_measured', 'rate_low',
-    'rate_high', 'admitted_total')
+    'rate_high', 'admitted_total', 'breaker_open')
   if s.opens_ms > now_ms then st[2] = false end  -- the seed stays secret until opening
   return {now_ms, redis.call('ZCARD', k_pre), redis.call('ZCARD', k_queue), s.raw, st}
 end

@@ -1,5 +1,6 @@
 -- admit: the leading worker lets the next visitors in, in line order (the drawn
--- pre-queue first, then arrivals after opening), never above max_active live sessions.
+-- pre-queue first, then arrivals after opening), never above max_active live sessions,
+-- and nobody while the room is paused or the backend breaker is open.
 -- The worker reads the head of the line first and hands it in (so that each
 -- visitor's last-seen bucket is among KEYS); a candidate that left meanwhile is
 -- skipped, one whose grace period ran out is dropped, not admitted. New arrivals only
@@ -32,7 +33,7 @@ local s = read_settings(k_set)
 local expired = redis.call('ZREMRANGEBYSCORE', k_active, '-inf', now_ms)
 if expired > 0 then redis.call('HINCRBY', k_state, 'sessions_expired_total', expired) end
 
-if s.paused or s.opens_ms > now_ms then want = 0 end
+if s.paused or held(k_state) or s.opens_ms > now_ms then want = 0 end
 want = math.min(want, s.max_active - redis.call('ZCARD', k_active))
 
 local out, admitted, dropped, waits = {}, 0, 0, {}

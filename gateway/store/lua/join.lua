@@ -48,7 +48,7 @@ for i = 2, #ARGV, 4 do
       redis.call('HINCRBY', k_state, 'joined_total', 1)
       code = PREQUEUE
     else
-      local idle = may_pass and not s.paused
+      local idle = may_pass and not s.paused and not held(k_state)
         and redis.call('ZCARD', k_queue) == 0 and redis.call('ZCARD', k_pre) == 0
         and redis.call('ZCOUNT', k_active, now_ms + 1, '+inf') < s.max_active
       redis.call('HINCRBY', k_state, 'joined_total', 1)
