@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import orjson
 
@@ -20,6 +20,7 @@ from gateway import status as status_mod
 from gateway.http import (
     NO_STORE,
     Headers,
+    Network,
     canonical_path,
     clear_cookie,
     client_address,
@@ -50,7 +51,8 @@ ADMISSION_HEADER = b"sluis-admission"
 
 class Gate:
     def __init__(self, *, store: Store, tickets: Tickets, rooms: Rooms, backend: ASGIApp,
-                 sluis: ASGIApp, pages: Pages, trusted_proxies: list, renew_every: int,
+                 sluis: ASGIApp, pages: Pages, trusted_proxies: Sequence[Network],
+                 renew_every: int,
                  backends: Mapping[str, ASGIApp] | None = None) -> None:
         self.store = store
         self.tickets = tickets
@@ -58,6 +60,7 @@ class Gate:
         self.backend = backend
         # Each room's own backend (behind its in-flight cap); `backend` for any other.
         self.backends = dict(backends or {})
+        self._renewed: dict[tuple[str, str], float] = {}
         self.sluis = sluis
         self.pages = pages
         self.trusted = trusted_proxies
@@ -172,11 +175,25 @@ class Gate:
 
     # -- admitted -----------------------------------------------------------------
 
+    def _due_for_renewal(self, room: str, visitor: str) -> bool:
+        """At most one renewal per visitor per `renew_every` in this process, also for a
+        client that ignores the renewed cookie and keeps sending the old token."""
+        now = time.monotonic()
+        key = (room, visitor)
+        last = self._renewed.get(key)
+        if last is not None and now - last < self.renew_every:
+            return False
+        if len(self._renewed) >= 100_000:
+            self._renewed.clear()
+        self._renewed[key] = now
+        return True
+
     async def forward(self, scope: Scope, receive: Receive, send: Send, room: RoomConfig,
                       visitor: str, admission: Admission, extra: Headers,
                       token: str | None = None) -> None:
         secure = scope.get("scheme") == "https"
-        if token is None and time.time() - admission.issued_at >= self.renew_every:
+        if token is None and time.time() - admission.issued_at >= self.renew_every \
+                and self._due_for_renewal(room.name, visitor):
             try:
                 seconds = await self.store.renew(room.name, visitor)
             except StoreUnavailable:
@@ -252,15 +269,16 @@ def with_security_headers(scope: Scope, send: Send) -> Send:
 
 
 def _self_url(scope: Scope) -> str:
-    query = scope.get("query_string", b"")
-    path = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string", b"")
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
     # One leading slash only: "//host/x" in a link would leave the site.
-    path = "/" + path.decode("latin-1").lstrip("/")
+    path = "/" + raw.decode("latin-1").lstrip("/")
     return path + ("?" + query.decode("latin-1") if query else "")
 
 
 def _cookie_token(scope: Scope) -> str:
-    return cookies(scope["headers"]).get(ADMISSION_COOKIE, "")
+    token: str = cookies(scope["headers"]).get(ADMISSION_COOKIE, "")
+    return token
 
 
 def _without_sluis_cookies(headers: Headers) -> Headers:

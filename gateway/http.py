@@ -11,6 +11,7 @@ import orjson
 from gateway.types import Scope, Send
 
 RESERVED_PREFIX = "/_sluis"
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Headers = list[tuple[bytes, bytes]]
 
 NO_STORE: Headers = [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
@@ -82,7 +83,7 @@ async def respond_json(send: Send, status: int, data: object,
 
 
 def client_address(client: tuple[str, int] | None, scope_headers: Iterable[tuple[bytes, bytes]],
-                   trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str | None:
+                   trusted: Sequence[Network]) -> str | None:
     """The visitor's address: the peer, or, when the peer is a trusted proxy, the
     right-most address in X-Forwarded-For that is not itself a trusted proxy.
 
@@ -118,7 +119,7 @@ def oversized(scope: Scope) -> bool:
     return sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > MAX_HEADER_BYTES
 
 
-def behind_tls(scope: Scope, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+def behind_tls(scope: Scope, trusted: Sequence[Network]
                ) -> Scope:
     """The scope as the visitor made it: `https` when a trusted proxy that ended TLS says
     so in X-Forwarded-Proto, so that cookies get `Secure` and pages HSTS behind it."""
@@ -134,7 +135,7 @@ def behind_tls(scope: Scope, trusted: Sequence[ipaddress.IPv4Network | ipaddress
     return dict(scope, scheme="https" if scope["type"] == "http" else "wss")
 
 
-def _in(addr: str, nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+def _in(addr: str, nets: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:
@@ -142,7 +143,7 @@ def _in(addr: str, nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
     return any(ip in net for net in nets)
 
 
-def parse_networks(items: Sequence[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+def parse_networks(items: Sequence[str]) -> list[Network]:
     return [ipaddress.ip_network(item, strict=False) for item in items]
 
 

@@ -47,8 +47,8 @@ def from_accept_language(header: str) -> str:
 
 def choose_language(cookie: str | None, accept_language: bytes | str | None) -> str:
     """The visitor's own choice (the cookie) wins over the browser's preference."""
-    if cookie in LANGUAGES:
-        return cookie  # type: ignore[return-value]
+    if cookie is not None and cookie in LANGUAGES:
+        return cookie
     if not accept_language:
         return DEFAULT_LANGUAGE
     if isinstance(accept_language, bytes):

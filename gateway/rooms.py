@@ -306,7 +306,11 @@ def parse_branding(name: str, table: Mapping[str, Any]) -> Branding:
     texts = {key: _localized(f"{name}.{key}", table.get(key), reasons) for key in TEXT_FIELDS}
     if reasons:
         raise RoomSettingsError(reasons)
-    return Branding(titles=titles, logo_url=logo, logo_alt=logo_alt, **colours, **texts)
+    return Branding(titles=titles, logo_url=logo, logo_alt=logo_alt,
+                    accent_color=colours["accent_color"],
+                    background_color=colours["background_color"],
+                    text_color=colours["text_color"],
+                    intro=texts["intro"], closed_text=texts["closed_text"])
 
 
 def load_rooms(path: str | None) -> tuple[RoomConfig, ...]:

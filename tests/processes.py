@@ -34,7 +34,7 @@ def sluis_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    fh = open(log, "ab")  # noqa: SIM115 - the process owns it until it ends
+    fh = open(log, "ab")  # the process owns it until it ends
     return subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT, stdout=fh,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ async def admit_everyone(store: Store, settings: Any) -> None:
                             "test", ("s", "h"))
     worker = Worker(store, settings.rooms, worker_id="test-worker")
     await worker.tick()  # starts the clock
-    time.sleep(0.05)
+    await asyncio.sleep(0.05)
     await worker.tick()
 
 
@@ -192,7 +192,7 @@ async def test_an_admitted_session_is_renewed_by_use(redis_url: str, tmp_path: P
         await client.get("/start")
         k_active = store.keys("default").active
         before = (await store.client.zrange(k_active, 0, -1, withscores=True))[0][1]
-        time.sleep(1.1)
+        await asyncio.sleep(1.1)
         r = await client.get("/next")
         assert "sluis_admission=" in r.headers["set-cookie"]
         after = (await store.client.zrange(k_active, 0, -1, withscores=True))[0][1]

@@ -65,6 +65,6 @@ def test_the_same_seed_reproduces_the_same_order() -> None:
     order = lottery.drawn_order(seed, tickets)
     assert lottery.drawn_order(seed, list(reversed(tickets))) == order
     assert lottery.verify(seed, sha, order)
-    other, other_sha = lottery.new_seed()
+    other, _ = lottery.new_seed()
     assert lottery.drawn_order(other, tickets) != order
     assert not lottery.verify(other, sha, order)
