@@ -18,6 +18,7 @@ import math
 import random
 import re
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,7 +110,8 @@ class Minute:
             "active_max": self.active_max, "backend_requests": self.backend_requests,
             "status_polls": self.status_polls,
             "status_polls_per_second": round(self.status_polls / 60, 1),
-            "wait_p50_seconds": _pct(self.waits, 50), "wait_p90_seconds": _pct(self.waits, 90),
+            "wait_p50_seconds": percentile(self.waits, 50),
+            "wait_p90_seconds": percentile(self.waits, 90),
         }
 
 
@@ -131,21 +133,22 @@ class Outcome:
             "peak_queue": max((m.queue_max for m in self.minutes), default=0),
             "peak_active": self.peak_active,
             "peak_status_polls_per_second": round(polls / 60, 1),
-            "wait_p50_seconds": _pct(self.waits, 50),
-            "wait_p90_seconds": _pct(self.waits, 90),
+            "wait_p50_seconds": percentile(self.waits, 50),
+            "wait_p90_seconds": percentile(self.waits, 90),
             "wait_max_seconds": round(max(self.waits), 1) if self.waits else None,
             "drained_at_seconds": None if self.drained_at is None else round(self.drained_at),
         }
 
 
-def _pct(values: list[float], p: float) -> float | None:
+def percentile(values: Sequence[float], p: float, digits: int = 1) -> float | None:
+    """The p-th percentile, interpolated between the two nearest ranks; None when empty."""
     if not values:
         return None
     ordered = sorted(values)
     k = (len(ordered) - 1) * p / 100
     lo = math.floor(k)
     hi = min(lo + 1, len(ordered) - 1)
-    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 1)
+    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), digits)
 
 
 # Event kinds, ordered so that at one moment arrivals come before polls.

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway import rehearse
+
 # -- Kendall's tau -------------------------------------------------------------------
 
 
@@ -243,13 +245,7 @@ def eta_accuracy(rows: Iterable[tuple[float, float, float | None, float | None]]
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo = math.floor(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 3)
+    return rehearse.percentile(values, p, digits=3)
 
 
 # -- admissions per minute -------------------------------------------------------------
