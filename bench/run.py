@@ -145,6 +145,8 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "artifacts" / "bench.json"))
     ap.add_argument("--skip-engine", action="store_true",
                     help="leave out the booking engine's registrations per second")
+    ap.add_argument("--skip-proxy", action="store_true",
+                    help="leave out proxied requests vs the upstream called directly")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="sluis-bench-"))
@@ -217,6 +219,10 @@ def main() -> int:
     finally:
         redis_server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    if not args.skip_proxy:
+        from bench import proxy
+
+        results["proxy"] = proxy.proxy_figures(args.rounds, args.seconds, args.conns)
     if not args.skip_engine:
         results["booking_engine"] = engine_figures()
     out = Path(args.out)
@@ -280,6 +286,11 @@ def markdown(r: dict[str, object]) -> str:
     lines.append(f"Redis memory per waiting visitor: {r['redis_bytes_per_waiting_visitor']} bytes")
     lines.append(f"Status with {r['large_line']:,} waiting ÷ with 1,000 waiting: "
                  f"{r['status_large_vs_1k']:.2f}×")
+    proxied = r.get("proxy")
+    if isinstance(proxied, dict):
+        from bench import proxy
+
+        lines += ["", proxy.markdown(proxied)]
     engine = r.get("booking_engine")
     if isinstance(engine, dict):
         lines += ["", "| booking engine | registrations/s | p50 ms | p99 ms | clients |",

@@ -20,7 +20,7 @@ from tests.helpers import gateway_client, running, upstream_app
 
 JSON = {"accept": "application/json"}
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
-SECRET = "operator-secret-0123456789"  # noqa: S105 - a test value
+SECRET = "operator-secret-0123456789"
 
 ROOMS_TOML = f"""
 [rooms.algemeen]

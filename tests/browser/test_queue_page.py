@@ -20,7 +20,7 @@ from tests.processes import ROOT, gateway, sluis_env, stop, upstream_site, worke
 HERE = Path(__file__).resolve().parent
 SHOTS = ROOT / "artifacts" / "screenshots"
 ROOM = "zomerkampen"
-ADMIN_TOKEN = "process-test-admin-token"  # noqa: S105 - the test processes' token
+ADMIN_TOKEN = "process-test-admin-token"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 ROOM_TOML = """

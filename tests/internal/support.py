@@ -17,7 +17,7 @@ from backends.internal.programme import ActivitySpec, SessionSpec, store
 from backends.internal.settings import InternalSettings
 
 KEYS = ("test-key-old", "test-key-new")
-ADMIN_TOKEN = "operator-token-for-tests"  # noqa: S105 - a test value
+ADMIN_TOKEN = "operator-token-for-tests"
 RESIDENT_POSTCODES = frozenset({"9990", "9991"})
 
 
