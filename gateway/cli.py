@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Iterator
@@ -50,7 +51,12 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
     with redis_for(settings) as s:
         if args.workers > 1:
-            # Each uvicorn worker process builds its own app from the environment.
+            # Each uvicorn worker process builds its own app from the environment, and
+            # counts into shared files so that any of them answers a scrape for all.
+            metrics_dir = s.data_dir / "metrics"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
             uvicorn.run("gateway.app:app_from_env", factory=True, host=args.host,
                         port=args.port or s.port, workers=args.workers, loop="uvloop",
                         http="httptools", access_log=False, log_config=None,

@@ -7,11 +7,19 @@ process reports the same truth however many workers admit.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -34,13 +42,14 @@ BACKEND_SECONDS = Histogram("sluis_backend_request_seconds", "Backend answer tim
                             registry=REGISTRY,
                             buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
 BACKEND_INFLIGHT = Gauge("sluis_backend_inflight", "Requests in flight to the backend", ["room"],
-                         registry=REGISTRY)
+                         registry=REGISTRY, multiprocess_mode="livesum")
 BACKEND_BUSY = Counter("sluis_backend_busy", "Requests answered 'busy, try again' because the "
                        "room's backend had max_inflight requests in flight", ["room"],
                        registry=REGISTRY)
 REDIS_ERRORS = Counter("sluis_redis_errors", "Requests that found Redis unavailable",
                        registry=REGISTRY)
-BUILD_INFO = Gauge("sluis_build_info", "Sluis version", ["version"], registry=REGISTRY)
+BUILD_INFO = Gauge("sluis_build_info", "Sluis version", ["version"], registry=REGISTRY,
+                   multiprocess_mode="max")
 BUILD_INFO.labels(__version__).set(1)
 
 
@@ -96,6 +105,18 @@ class RoomRow:
 
 ROOM_FIGURES = RoomFigures()
 REGISTRY.register(ROOM_FIGURES)
+
+
+def exposition() -> bytes:
+    """The text a scrape gets. With several gateway processes (PROMETHEUS_MULTIPROC_DIR,
+    set by `sluis gateway --workers N`), the per-process figures of all of them, summed,
+    whichever process answers."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(ROOM_FIGURES)
+    return generate_latest(registry)
 
 
 _JOINS_BY: dict[tuple[str, str], Any] = {}

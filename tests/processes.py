@@ -77,9 +77,10 @@ def upstream_site(tmp: Path) -> Iterator[str]:
 
 
 @contextmanager
-def gateway(env: dict[str, str], tmp: Path) -> Iterator[str]:
+def gateway(env: dict[str, str], tmp: Path, workers: int = 1) -> Iterator[str]:
     port = free_port()
-    proc = start(["-m", "gateway.cli", "gateway", "--port", str(port)], env, tmp / "gateway.log")
+    proc = start(["-m", "gateway.cli", "gateway", "--port", str(port), "--workers", str(workers)],
+                 env, tmp / "gateway.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/_sluis/livez")

@@ -102,3 +102,24 @@ def test_the_leader_killed_another_admits_within_seconds_nobody_twice(redis_url:
     assert admitted == r.zcard(k.active)
     assert admitted + r.zcard(k.queue) == 400
     r.close()
+
+
+def test_several_gateway_processes_report_the_same_counts(redis_url: str,
+                                                          tmp_path: Path) -> None:
+    """With --workers 2 any process answers a scrape with the counts of both."""
+    config = tmp_path / "rooms.toml"
+    config.write_text(ROOM_TOML)
+    env = sluis_env(redis_url, tmp_path, SLUIS_BACKEND="http://127.0.0.1:9",
+                    SLUIS_CONFIG=str(config))
+    with gateway(env, tmp_path, workers=2) as url:
+        joins = 40
+        for _ in range(joins):  # a new connection each: uvicorn spreads them over both
+            assert httpx.get(url + "/", headers={"accept": "application/json"}).status_code == 200
+        for _ in range(6):
+            text = httpx.get(url + "/_sluis/metrics").text
+            counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                          if line.startswith("sluis_joins_total{"))
+            assert counted == joins
+            assert 'sluis_queue_length{room="zomerkampen"} 40.0' in text
+    # Both processes counted into the shared folder (each writes its build info there).
+    assert len(list((tmp_path / "metrics").glob("gauge_max_*.db"))) == 2
