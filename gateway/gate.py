@@ -210,9 +210,7 @@ class Gate:
                     ADMISSION_COOKIE, token, max_age=seconds, secure=secure)))
         if token is None:
             token = _cookie_token(scope)
-        headers = [(k, v) for k, v in scope["headers"] if k != ADMISSION_HEADER]
-        headers.append((ADMISSION_HEADER, token.encode()))
-        scope = dict(scope, headers=_without_sluis_cookies(headers))
+        scope = dict(scope, headers=_for_backend(scope["headers"], token))
         ended = False
 
         async def send_wrapper(message: Message) -> None:
@@ -281,14 +279,20 @@ def _cookie_token(scope: Scope) -> str:
     return token
 
 
-def _without_sluis_cookies(headers: Headers) -> Headers:
+def _for_backend(headers: Headers, token: str) -> Headers:
+    """The request's headers as the backend gets them, in one pass: the gateway's own
+    cookies stay with it, and `Sluis-Admission` is the gateway's, never the client's."""
     out: Headers = []
     for k, v in headers:
         if k == b"cookie":
-            kept = [c for c in v.split(b";")
-                    if not c.strip().startswith((b"sluis_visitor=", b"sluis_admission="))]
-            if kept:
-                out.append((k, b";".join(kept).strip()))
-        else:
+            if b"sluis_" in v:
+                kept = [c for c in v.split(b";")
+                        if not c.strip().startswith((b"sluis_visitor=", b"sluis_admission="))]
+                if kept:
+                    out.append((k, b";".join(kept).strip()))
+            else:
+                out.append((k, v))
+        elif k != ADMISSION_HEADER:
             out.append((k, v))
+    out.append((ADMISSION_HEADER, token.encode()))
     return out
