@@ -1,0 +1,182 @@
+"""Scale-out figures: status polls through HAProxy to 1 and 2 gateway processes, beside a
+bare Starlette app behind the same HAProxy, in one run.
+
+    .venv/bin/python -m bench.scale [--rounds 3] [--seconds 5] [--conns 64]
+
+Pinned as in bench/run.py: wrk, Redis and HAProxy on CPU 0; the first server process on
+CPU 1, the second on CPU 0 (on a two-core machine the second process shares its core
+with the load generator, so the 2-process figure is a floor). Rounds interleave the
+cases; figures are medians. Beside requests per second, the CPU time each part spends
+per request (gateway processes, HAProxy, Redis) is measured from /proc: those per-core
+figures are what docs/scaling.md turns into a capacity estimate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.proxy import cpu_seconds, serve
+from bench.run import HERE, KEY, ROOT, UVICORN, cookie_file, fill, taskset, wait_up, wrk
+from gateway.store.embedded import EmbeddedRedis, free_port
+
+HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
+CASES = ("bare1", "gate1", "bare2", "gate2")
+SERVER_CPUS = ("1", "0")
+
+
+@contextmanager
+def haproxy(servers: list[str], tmp: Path) -> Iterator[tuple[str, int]]:
+    """HAProxy with deploy/haproxy/haproxy.cfg on CPU 0; its URL and process id."""
+    binary = shutil.which("haproxy")
+    if not binary:
+        raise SystemExit("bench.scale needs haproxy (apt-get install -y haproxy)")
+    port = free_port()
+    env = {**os.environ, "SLUIS_LB_BIND": f"127.0.0.1:{port}", "SLUIS_LB_SOURCE": "127.0.0.1",
+           "SLUIS_GATEWAY_1": servers[0], "SLUIS_GATEWAY_2": servers[-1]}
+    with open(tmp / "haproxy.log", "ab") as log:
+        proc = subprocess.Popen([*taskset("0"), binary, "-db", "-f", str(HAPROXY_CFG)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_up(url + "/_sluis/livez")
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def measure(url: str, seconds: int, conns: int, pids: dict[str, list[int]],
+            cookies: Path | None) -> dict[str, float]:
+    """One wrk run; requests per second, p99, and CPU µs per request of each part."""
+    script = HERE / "status.lua" if cookies else None
+    env = {"SLUIS_BENCH_COOKIES": str(cookies)} if cookies else None
+    path = "/_sluis/status" if cookies else "/ping"
+    wrk(url + path, 1, conns, script, env)  # warm-up: connections, caches, HAProxy's checks
+    before = {part: sum(cpu_seconds(p) for p in ids) for part, ids in pids.items()}
+    result = wrk(url + path, seconds, conns, script, env)
+    after = {part: sum(cpu_seconds(p) for p in ids) for part, ids in pids.items()}
+    total = result["rps"] * seconds
+    for part in pids:
+        result[f"{part}_us_per_request"] = (after[part] - before[part]) * 1e6 / max(total, 1)
+    return result
+
+
+def scale_figures(rounds: int = 3, seconds: int = 5, conns: int = 64,
+                  waiting: int = 1_000) -> dict[str, Any]:
+    """Status polls per second through HAProxy, 1 and 2 server processes, gateway and
+    bare app, medians over `rounds`; with CPU µs per request of every part."""
+    tmp = Path(tempfile.mkdtemp(prefix="sluis-bench-scale-"))
+    redis_server = EmbeddedRedis(tmp / "redis")
+    redis_cmd = redis_server.command
+    redis_server.command = lambda: [*taskset("0"), *redis_cmd()]  # type: ignore[method-assign]
+    redis_server.start()
+    runs: dict[str, list[dict[str, float]]] = {case: [] for case in CASES}
+    try:
+        assert redis_server.process is not None
+        redis_pid = redis_server.process.pid
+        visitors = asyncio.run(fill(redis_server.url, "small", waiting, "s"))
+        cookies = cookie_file(tmp, "small.txt", visitors)
+        rooms = tmp / "rooms.toml"
+        rooms.write_text("[rooms.small]\npaused = true\nmax_active = 0\nrate_per_minute = 0\n"
+                         "grace_seconds = 86400\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUIS_")}
+        env.update(PYTHONPATH=str(ROOT), SLUIS_REDIS_URL=redis_server.url,
+                   SLUIS_SECRET_KEYS=KEY, SLUIS_ADMIN_TOKEN="bench-admin-token-0123456789",
+                   SLUIS_JOINS_PER_IP_PER_MINUTE="0", SLUIS_CONFIG=str(rooms),
+                   SLUIS_DATA_DIR=str(tmp), SLUIS_LOG_LEVEL="WARNING",
+                   SLUIS_TRUSTED_PROXIES="127.0.0.1", SLUIS_BACKEND="http://127.0.0.1:9")
+        for rnd in range(rounds):
+            order = CASES if rnd % 2 == 0 else tuple(reversed(CASES))
+            for case in order:
+                gate = case.startswith("gate")
+                count = int(case[-1])
+                args = (["-m", "gateway.cli", "gateway"] if gate
+                        else [*UVICORN, "bench.bare_app:app"])
+                probe = "/_sluis/livez" if gate else "/"
+                with ExitStack() as stack:
+                    servers = [stack.enter_context(serve(args, SERVER_CPUS[i], env, probe))
+                               for i in range(count)]
+                    lb, lb_pid = stack.enter_context(haproxy(
+                        [url.removeprefix("http://") for url, _ in servers], tmp))
+                    pids = {"server": [pid for _, pid in servers], "haproxy": [lb_pid],
+                            "redis": [redis_pid]}
+                    runs[case].append(measure(lb, seconds, conns, pids,
+                                              cookies if gate else None))
+            print(f"round {rnd + 1}/{rounds} done", file=sys.stderr, flush=True)
+    finally:
+        redis_server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summarise(runs, rounds=rounds, seconds=seconds, conns=conns, waiting=waiting)
+
+
+def summarise(runs: dict[str, list[dict[str, float]]], **setup: int) -> dict[str, Any]:
+    def med(case: str, field: str) -> float:
+        return statistics.median(r[field] for r in runs[case])
+
+    figures: dict[str, Any] = {**setup, "cpus": os.cpu_count(), "cases": {}}
+    for case in CASES:
+        figures["cases"][case] = {
+            "rps": round(med(case, "rps")),
+            "p99_ms": round(med(case, "p99_ms"), 1),
+            "non2xx_and_errors": int(sum(r["non2xx"] + r["errors"] for r in runs[case])),
+            "server_us_per_request": round(med(case, "server_us_per_request"), 1),
+            "haproxy_us_per_request": round(med(case, "haproxy_us_per_request"), 1),
+            "redis_us_per_request": round(med(case, "redis_us_per_request"), 1),
+        }
+    c = figures["cases"]
+    figures["ratio_to_bare"] = {"1": round(c["gate1"]["rps"] / c["bare1"]["rps"], 3),
+                                "2": round(c["gate2"]["rps"] / c["bare2"]["rps"], 3)}
+    figures["gate2_vs_gate1"] = round(c["gate2"]["rps"] / c["gate1"]["rps"], 3)
+    figures["runs"] = runs
+    return figures
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    labels = {"bare1": "bare Starlette app, 1 process", "gate1": "gateway, 1 process",
+              "bare2": "bare Starlette app, 2 processes", "gate2": "gateway, 2 processes"}
+    lines = ["| behind HAProxy | req/s (median) | p99 ms | non-2xx + errors | "
+             "server CPU µs/req | HAProxy CPU µs/req | Redis CPU µs/req |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for case, label in labels.items():
+        f = figures["cases"][case]
+        lines.append(f"| {label} | {f['rps']:,} | {f['p99_ms']} | {f['non2xx_and_errors']} | "
+                     f"{f['server_us_per_request']} | {f['haproxy_us_per_request']} | "
+                     f"{f['redis_us_per_request']} |")
+    ratio = figures["ratio_to_bare"]
+    lines += ["",
+              f"Gateway ÷ bare app: {ratio['1']:.2f}× with 1 process, {ratio['2']:.2f}× with 2; "
+              f"2 gateway processes ÷ 1: {figures['gate2_vs_gate1']:.2f}× "
+              f"({figures['rounds']} rounds of {figures['seconds']} s, {figures['conns']} "
+              f"connections, {figures['waiting']:,} waiting, {figures['cpus']} CPUs)."]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--conns", type=int, default=64)
+    ap.add_argument("--out", default=str(ROOT / "artifacts" / "bench-scale.json"))
+    args = ap.parse_args()
+    figures = scale_figures(args.rounds, args.seconds, args.conns)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    print(markdown(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
