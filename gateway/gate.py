@@ -8,6 +8,7 @@ without an admission, whatever the method or the form of the path.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -46,6 +47,8 @@ log = logging.getLogger("sluis.gate")
 VISITOR_MAX_AGE = 86_400
 RETRY_AFTER_UNAVAILABLE = 5
 SESSION_END_HEADER = b"sluis-session"
+# How long a session end that found Redis away is tried again (a session lasts no longer).
+PENDING_END_SECONDS = 3600
 ADMISSION_HEADER = b"sluis-admission"
 
 
@@ -61,6 +64,8 @@ class Gate:
         # Each room's own backend (behind its in-flight cap); `backend` for any other.
         self.backends = dict(backends or {})
         self._renewed: dict[tuple[str, str], float] = {}
+        self._pending_ends: set[tuple[str, str]] = set()
+        self._ending: asyncio.Task[None] | None = None
         self.sluis = sluis
         self.pages = pages
         self.trusted = trusted_proxies
@@ -241,7 +246,30 @@ class Gate:
                 await self.store.end_session(room.name, visitor)
             except StoreUnavailable:
                 metrics.REDIS_ERRORS.inc()
-                log.warning("could not end session: redis unavailable", extra={"room": room.name})
+                self._end_later(room.name, visitor)
+
+    def _end_later(self, room: str, visitor: str) -> None:
+        """A session end that found Redis away (a restart, a failover) is tried again
+        until Redis is back, so the slot still goes to the next in line."""
+        log.warning("session end postponed: redis unavailable", extra={"room": room})
+        self._pending_ends.add((room, visitor))
+        if self._ending is None or self._ending.done():
+            self._ending = asyncio.get_running_loop().create_task(self._retry_ends())
+
+    async def _retry_ends(self) -> None:
+        deadline = time.monotonic() + PENDING_END_SECONDS
+        while self._pending_ends and time.monotonic() < deadline:
+            await asyncio.sleep(1.0)
+            for room, visitor in list(self._pending_ends):
+                try:
+                    await self.store.end_session(room, visitor)
+                except StoreUnavailable:
+                    break  # still away: wait and try them all again
+                self._pending_ends.discard((room, visitor))
+        if self._pending_ends:
+            # Past this the sessions have expired on their own anyway.
+            log.warning("session ends dropped", extra={"count": len(self._pending_ends)})
+            self._pending_ends.clear()
 
 
 def page_choices(scope: Scope) -> tuple[str, bool]:

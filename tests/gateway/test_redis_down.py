@@ -83,3 +83,35 @@ async def test_sequence_numbers_are_never_reissued_after_a_restart_from_the_aof(
         assert min(fresh) > max(issued)
     finally:
         server.stop()
+
+
+async def test_a_session_end_that_finds_redis_away_is_applied_when_it_returns(
+        tmp_path: Path) -> None:
+    import asyncio
+
+    from gateway.store import Store
+    from gateway.store.connect import client_from_url
+
+    server = EmbeddedRedis(tmp_path / "redis")
+    server.start()
+    try:
+        settings = make_settings(server.url, tmp_path, max_active=1)
+        async with gateway_client(settings) as (_, client):
+            assert (await client.get("/start")).json()["reached"] == "upstream"
+            server.kill()
+            done = await client.get("/checkout/done")  # the backend says Sluis-Session: end
+            assert done.status_code == 200 and "sluis_admission=;" in done.headers["set-cookie"]
+            server.start()
+            store = Store(client_from_url(server.url))
+            try:
+                active = (await store.view("default")).active
+                for _ in range(50):  # retried every second until Redis answers
+                    if active == 0:
+                        break
+                    await asyncio.sleep(0.1)
+                    active = (await store.view("default")).active
+                assert active == 0  # the slot went back to the line
+            finally:
+                await store.close()
+    finally:
+        server.stop()
