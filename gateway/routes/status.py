@@ -31,7 +31,9 @@ class StatusRoute:
             return
         query = scope.get("query_string", b"")
         name = None
-        if query:
+        if query.startswith(b"room=") and b"&" not in query and b"%" not in query:
+            name = query[5:].decode("latin-1")  # the usual form, without parsing
+        elif query:
             values = parse_qs(query.decode("latin-1")).get("room")
             name = values[0] if values else None
         room = self.rooms.by_name(name)
