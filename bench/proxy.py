@@ -16,83 +16,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from bench.run import ROOT, UVICORN, taskset, wait_up
-from gateway.store.embedded import EmbeddedRedis, free_port
+from bench.run import ROOT, UVICORN, pinned_redis, serve, wrk
 from gateway.tickets import Tickets
 
 KEY = "bench-proxy-key-0123456789abcdef"
 ROOM = "bench"
 VISITOR = "bench-proxy-visitor-01"
-_SCALE = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-@contextmanager
-def serve(args: list[str], cpu: str, env: dict[str, str], probe: str
-          ) -> Iterator[tuple[str, int]]:
-    """A server pinned to `cpu`: its URL and process id (taskset execs, keeping the id)."""
-    port = free_port()
-    proc = subprocess.Popen([*taskset(cpu), sys.executable, *args, "--port", str(port)],
-                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_up(url + probe)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(15)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wrk(url: str, seconds: int, conns: int, headers: dict[str, str],
-        pid: int | None = None) -> dict[str, float]:
-    cmd = [*taskset("0"), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
-           "--timeout", "5s"]
-    for k, v in headers.items():
-        cmd += ["-H", f"{k}: {v}"]
-    cpu_before = cpu_seconds(pid) if pid else 0.0
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
-    total = re.search(r"(\d+) requests in", out)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                       out)
-    return {
-        "rps": float(rps.group(1)) if rps else 0.0,
-        "p50_ms": float(p50.group(1)) * _SCALE[p50.group(2)] if p50 else float("nan"),
-        # CPU time of the server under test per request: robust against other work
-        # on the machine, which slows the run but does not make each request dearer.
-        "cpu_us_per_req": (cpu * 1e6 / int(total.group(1))) if total and pid else float("nan"),
-        "bad": (int(non2xx.group(1)) if non2xx else 0)
-        + (sum(int(x) for x in errors.groups()) if errors else 0),
-    }
 
 
 def proxy_figures(rounds: int = 5, seconds: int = 5, conns: int = 64) -> dict[str, object]:
     """Medians over interleaved rounds of direct and proxied small responses."""
     tmp = Path(tempfile.mkdtemp(prefix="sluis-bench-proxy-"))
-    redis_server = EmbeddedRedis(tmp / "redis")
-    redis_cmd = redis_server.command
-    redis_server.command = lambda: [*taskset("0"), *redis_cmd()]  # type: ignore[method-assign]
-    redis_server.start()
+    redis_server = pinned_redis(tmp / "redis")
     tickets = Tickets([KEY])
     jar = (f"sluis_visitor={tickets.visitor_cookie(VISITOR)}; "
            f"sluis_admission={tickets.admission.issue(ROOM, VISITOR, 86_400)}")
@@ -113,15 +55,15 @@ def proxy_figures(rounds: int = 5, seconds: int = 5, conns: int = 64) -> dict[st
             with serve(["-m", "gateway.cli", "gateway"], "1", env, "/_sluis/livez") as gw:
                 cases = {"direct": (direct, {}), "proxied": (gw, {"Cookie": jar})}
                 for (base, _pid), headers in cases.values():  # warm-up: connections, caches
-                    wrk(base + "/kampen", 1, conns, headers)
+                    wrk(base + "/kampen", 1, conns, headers=headers)
                 for rnd in range(rounds):
                     order = list(cases) if rnd % 2 == 0 else list(reversed(cases))
                     for name in order:
                         (base, pid), headers = cases[name]
                         runs.setdefault(name, []).append(
-                            wrk(base + "/kampen", seconds, conns, headers, pid))
+                            wrk(base + "/kampen", seconds, conns, headers=headers, pid=pid))
                         runs.setdefault(f"{name}_1conn", []).append(
-                            wrk(base + "/kampen", max(1, seconds // 2), 1, headers))
+                            wrk(base + "/kampen", max(1, seconds // 2), 1, headers=headers))
                     print(f"round {rnd + 1}/{rounds} done", file=sys.stderr, flush=True)
     finally:
         redis_server.stop()

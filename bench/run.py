@@ -44,28 +44,47 @@ def taskset(cpu: str) -> list[str]:
     return ["taskset", "-c", cpu] if shutil.which("taskset") and os.cpu_count() != 1 else []
 
 
+_SCALE = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(url: str, seconds: int, conns: int, script: Path | None = None,
-        env: dict[str, str] | None = None, headers: dict[str, str] | None = None
-        ) -> dict[str, float]:
+        env: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+        pid: int | None = None) -> dict[str, float]:
+    """One wrk run pinned to CPU 0: req/s, p50 and p99 (ms), failures, and with `pid`
+    the CPU time that process spent per request (steadier than req/s on a busy machine)."""
     cmd = [*taskset("0"), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
            "--timeout", "5s"]
     if script:
         cmd += ["-s", str(script)]
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True,
                          env={**os.environ, **(env or {})}).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
+    total = re.search(r"(\d+) requests in", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
                        out)
+    n_non2xx = int(non2xx.group(1)) if non2xx else 0
+    n_errors = sum(int(x) for x in errors.groups()) if errors else 0
     return {
-        "rps": rps,
-        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
-        "non2xx": int(non2xx.group(1)) if non2xx else 0,
-        "errors": sum(int(x) for x in errors.groups()) if errors else 0,
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50_ms": float(p50.group(1)) * _SCALE[p50.group(2)] if p50 else float("nan"),
+        "p99_ms": float(p99.group(1)) * _SCALE[p99.group(2)] if p99 else float("nan"),
+        "non2xx": n_non2xx,
+        "errors": n_errors,
+        "bad": n_non2xx + n_errors,
+        "cpu_us_per_req": (cpu * 1e6 / int(total.group(1))) if total and pid else float("nan"),
     }
 
 
@@ -81,7 +100,9 @@ def wait_up(url: str) -> None:
 
 
 @contextmanager
-def serve(args: list[str], cpu: str, env: dict[str, str], probe: str) -> Iterator[str]:
+def serve(args: list[str], cpu: str, env: dict[str, str], probe: str
+          ) -> Iterator[tuple[str, int]]:
+    """A server pinned to `cpu`: its URL and process id (taskset execs, keeping the id)."""
     port = free_port()
     proc = subprocess.Popen([*taskset(cpu), sys.executable, *args, "--port", str(port)],
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -89,10 +110,19 @@ def serve(args: list[str], cpu: str, env: dict[str, str], probe: str) -> Iterato
     url = f"http://127.0.0.1:{port}"
     try:
         wait_up(url + probe)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def pinned_redis(folder: Path) -> EmbeddedRedis:
+    """A started embedded Redis on CPU 0, beside wrk, away from the server under test."""
+    server = EmbeddedRedis(folder)
+    command = server.command
+    server.command = lambda: [*taskset("0"), *command()]  # type: ignore[method-assign]
+    server.start()
+    return server
 
 
 UVICORN = ["-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
@@ -147,13 +177,12 @@ def main() -> int:
                     help="leave out the booking engine's registrations per second")
     ap.add_argument("--skip-proxy", action="store_true",
                     help="leave out proxied requests vs the upstream called directly")
+    ap.add_argument("--skip-scale", action="store_true",
+                    help="leave out 1 and 2 gateway processes behind HAProxy")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="sluis-bench-"))
-    redis_server = EmbeddedRedis(tmp / "redis")
-    redis_cmd = redis_server.command
-    redis_server.command = lambda: [*taskset("0"), *redis_cmd()]  # type: ignore[method-assign]
-    redis_server.start()
+    redis_server = pinned_redis(tmp / "redis")
     results: dict[str, object] = {"rounds": args.rounds, "seconds": args.seconds,
                                   "conns": args.conns, "python": platform.python_version(),
                                   "cpus": os.cpu_count()}
@@ -177,34 +206,37 @@ def main() -> int:
                    SLUIS_JOINS_PER_IP_PER_MINUTE="0", SLUIS_CONFIG=str(rooms),
                    SLUIS_DATA_DIR=str(tmp), SLUIS_LOG_LEVEL="WARNING")
         runs: dict[str, list[dict[str, float]]] = {}
-        with serve([*UVICORN, "bench.bare_app:app"], "0", env, "/") as upstream:
+        with serve([*UVICORN, "bench.bare_app:app"], "0", env, "/") as (upstream, _):
             env["SLUIS_BACKEND"] = upstream
             for rnd in range(args.rounds):
-                with serve([*UVICORN, "bench.bare_app:app"], "1", env, "/") as bare:
+                with serve([*UVICORN, "bench.bare_app:app"], "1", env, "/") as (bare, pid):
                     wrk(bare + "/ping", 1, args.conns)  # warm-up
                     runs.setdefault("bare", []).append(wrk(bare + "/ping", args.seconds,
-                                                           args.conns))
-                with serve(["-m", "gateway.cli", "gateway"], "1", env, "/_sluis/livez") as gw:
-                    wrk(gw + "/_sluis/status", 1, args.conns, HERE / "status.lua",
-                        {"SLUIS_BENCH_COOKIES": str(small_cookies)})
+                                                           args.conns, pid=pid))
+                with serve(["-m", "gateway.cli", "gateway"], "1", env,
+                           "/_sluis/livez") as (gw, pid):
+                    small_env = {"SLUIS_BENCH_COOKIES": str(small_cookies)}
+                    large_env = {"SLUIS_BENCH_COOKIES": str(large_cookies)}
+                    status = HERE / "status.lua"
+                    wrk(gw + "/_sluis/status?room=small", 1, args.conns, status, small_env)
                     runs.setdefault("status", []).append(wrk(
-                        gw + "/_sluis/status?room=small", args.seconds, args.conns,
-                        HERE / "status.lua", {"SLUIS_BENCH_COOKIES": str(small_cookies)}))
-                    runs.setdefault("status_1k", []).append(runs["status"][-1])
+                        gw + "/_sluis/status?room=small", args.seconds, args.conns, status,
+                        small_env, pid=pid))
                     runs.setdefault("status_large", []).append(wrk(
-                        gw + "/_sluis/status", args.seconds, args.conns, HERE / "status.lua",
-                        {"SLUIS_BENCH_COOKIES": str(large_cookies)}))
+                        gw + "/_sluis/status?room=large", args.seconds, args.conns, status,
+                        large_env, pid=pid))
                     runs.setdefault("join_html", []).append(wrk(
-                        gw + "/kampen", args.seconds, args.conns))
+                        gw + "/kampen", args.seconds, args.conns, pid=pid))
                     runs.setdefault("join_json", []).append(wrk(
                         gw + "/kampen", args.seconds, args.conns,
-                        headers={"Accept": "application/json"}))
+                        headers={"Accept": "application/json"}, pid=pid))
                     tickets = Tickets([KEY])
                     token = tickets.admission.issue("small", "bench-admitted-01", 3600)
                     jar = (f"sluis_visitor={tickets.visitor_cookie('bench-admitted-01')}; "
                            f"sluis_admission={token}")
                     runs.setdefault("pass_through", []).append(wrk(
-                        gw + "/kampen", args.seconds, args.conns, headers={"Cookie": jar}))
+                        gw + "/kampen", args.seconds, args.conns, headers={"Cookie": jar},
+                        pid=pid))
                 print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr, flush=True)
         med = {name: statistics.median(r["rps"] for r in rs) for name, rs in runs.items()}
         results["rps_median"] = med
@@ -213,7 +245,15 @@ def main() -> int:
         results["non2xx_and_errors"] = {name: sum(r["non2xx"] + r["errors"] for r in rs)
                                         for name, rs in runs.items()}
         results["ratio_to_bare"] = {name: round(v / med["bare"], 3) for name, v in med.items()}
-        results["status_large_vs_1k"] = round(med["status_large"] / med["status_1k"], 3)
+        cpu = {name: statistics.median(r["cpu_us_per_req"] for r in rs)
+               for name, rs in runs.items()}
+        results["cpu_us_per_request"] = {name: round(v, 1) for name, v in cpu.items()}
+        # The same ratio from CPU time per request: what one core of each serves,
+        # insensitive to other work on the machine (which slows both, not each request).
+        results["cpu_ratio_to_bare"] = {name: round(cpu["bare"] / v, 3)
+                                        for name, v in cpu.items()}
+        results["status_large_vs_1k"] = round(med["status_large"] / med["status"], 3)
+        results["status_large_vs_1k_cpu"] = round(cpu["status"] / cpu["status_large"], 3)
         results["large_line"] = args.large
         results["runs"] = runs
     finally:
@@ -223,6 +263,10 @@ def main() -> int:
         from bench import proxy
 
         results["proxy"] = proxy.proxy_figures(args.rounds, args.seconds, args.conns)
+    if not args.skip_scale:
+        from bench import scale
+
+        results["scale"] = scale.scale_figures(args.rounds, args.seconds, args.conns)
     if not args.skip_engine:
         results["booking_engine"] = engine_figures()
     out = Path(args.out)
@@ -277,20 +321,30 @@ def markdown(r: dict[str, object]) -> str:
         "pass_through": "admitted pass-through (httpx to upstream)",
         "status_large": f"status poll, {r['large_line']:,} waiting",
     }
-    lines = ["| case | req/s (median) | ratio to bare | p99 ms | non-2xx + errors |",
-             "|---|---:|---:|---:|---:|"]
+    cpu = r["cpu_us_per_request"]
+    cpu_ratio = r["cpu_ratio_to_bare"]
+    assert isinstance(cpu, dict) and isinstance(cpu_ratio, dict)
+    lines = ["| case | req/s (median) | ratio to bare | server CPU µs/req | CPU ratio to bare "
+             "| p99 ms | non-2xx + errors |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for key, label in names.items():
-        lines.append(f"| {label} | {med[key]:,.0f} | {ratio[key]:.2f}× | {p99[key]:.1f} | "
-                     f"{bad[key]} |")
+        lines.append(f"| {label} | {med[key]:,.0f} | {ratio[key]:.2f}× | {cpu[key]:.0f} | "
+                     f"{cpu_ratio[key]:.2f}× | {p99[key]:.1f} | {bad[key]} |")
     lines.append("")
     lines.append(f"Redis memory per waiting visitor: {r['redis_bytes_per_waiting_visitor']} bytes")
     lines.append(f"Status with {r['large_line']:,} waiting ÷ with 1,000 waiting: "
-                 f"{r['status_large_vs_1k']:.2f}×")
+                 f"{r['status_large_vs_1k']:.2f}× (req/s), "
+                 f"{r['status_large_vs_1k_cpu']:.2f}× (CPU per request)")
     proxied = r.get("proxy")
     if isinstance(proxied, dict):
         from bench import proxy
 
         lines += ["", proxy.markdown(proxied)]
+    scaled = r.get("scale")
+    if isinstance(scaled, dict):
+        from bench import scale
+
+        lines += ["", scale.markdown(scaled)]
     engine = r.get("booking_engine")
     if isinstance(engine, dict):
         lines += ["", "| booking engine | registrations/s | p50 ms | p99 ms | clients |",

@@ -27,9 +27,21 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.proxy import cpu_seconds, serve
-from bench.run import HERE, KEY, ROOT, UVICORN, cookie_file, fill, taskset, wait_up, wrk
-from gateway.store.embedded import EmbeddedRedis, free_port
+from bench.run import (
+    HERE,
+    KEY,
+    ROOT,
+    UVICORN,
+    cookie_file,
+    cpu_seconds,
+    fill,
+    pinned_redis,
+    serve,
+    taskset,
+    wait_up,
+    wrk,
+)
+from gateway.store.embedded import free_port
 
 HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 CASES = ("bare1", "gate1", "bare2", "gate2")
@@ -78,10 +90,7 @@ def scale_figures(rounds: int = 3, seconds: int = 5, conns: int = 64,
     """Status polls per second through HAProxy, 1 and 2 server processes, gateway and
     bare app, medians over `rounds`; with CPU µs per request of every part."""
     tmp = Path(tempfile.mkdtemp(prefix="sluis-bench-scale-"))
-    redis_server = EmbeddedRedis(tmp / "redis")
-    redis_cmd = redis_server.command
-    redis_server.command = lambda: [*taskset("0"), *redis_cmd()]  # type: ignore[method-assign]
-    redis_server.start()
+    redis_server = pinned_redis(tmp / "redis")
     runs: dict[str, list[dict[str, float]]] = {case: [] for case in CASES}
     try:
         assert redis_server.process is not None
