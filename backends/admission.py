@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous import BadSignature, Signer, TimestampSigner
 from itsdangerous.encoding import base64_decode, base64_encode
 
 ADMISSION_SALT = "sluis.admission"
@@ -71,11 +71,31 @@ def _as_bytes(keys: Sequence[str | bytes]) -> list[bytes]:
 _CACHE_LIMIT = 8192
 
 
+class CachedKeySigner(Signer):
+    """An itsdangerous Signer that derives each key once instead of on every call.
+
+    The derived key depends only on the salt, the digest and the secret key, so it is
+    computed once per key and kept; signing and checking stay itsdangerous's own."""
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        cache: dict[bytes | None, bytes] = self.__dict__.setdefault("_derived", {})
+        raw = None if secret_key is None else (
+            secret_key.encode() if isinstance(secret_key, str) else secret_key)
+        key = cache.get(raw)
+        if key is None:
+            key = cache[raw] = super().derive_key(secret_key)
+        return key
+
+
+class CachedKeyTimestampSigner(CachedKeySigner, TimestampSigner):
+    """The timestamped signer of admission tokens, with keys derived once."""
+
+
 class AdmissionCodec:
     """Signs and checks admission tokens with one key list (built once, reused)."""
 
     def __init__(self, keys: Sequence[str | bytes]) -> None:
-        self._signer = TimestampSigner(
+        self._signer = CachedKeyTimestampSigner(
             _as_bytes(keys), salt=ADMISSION_SALT, digest_method=hashlib.sha256
         )
         # token -> the admission its signature proves; expiry and room are checked on

@@ -99,7 +99,7 @@ class Gate:
         visitor = self.tickets.visitor_from_cookie(jar.get(VISITOR_COOKIE))
         admission = self.tickets.admission_for(jar.get(ADMISSION_COOKIE), room.name, visitor)
         if ADMISSION_COOKIE in jar:
-            metrics.TOKEN_CHECKS.labels("valid" if admission else "invalid").inc()
+            metrics.token_checked("valid" if admission else "invalid")
         if admission is not None and visitor is not None:
             await self.forward(scope, receive, send, room, visitor, admission, [])
             return
@@ -152,7 +152,7 @@ class Gate:
                 top = self.pages.headers(room, lang, secure)
             await respond(send, 429, body, [*top, (b"retry-after", b"60"), *extra], head_only)
             return
-        metrics.JOINS.labels(room.name, place.code.name.lower()).inc()
+        metrics.join_counted(room.name, place.code.name.lower())
         st = status_mod.build(room.name, room.tz, snap, place)
         if as_json:
             await respond_json(send, 200, st.as_json(), [*guard, *extra], head_only)

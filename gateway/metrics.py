@@ -151,3 +151,14 @@ def join_counted(room: str, result: str) -> None:
     if child is None:
         child = _JOINS_BY[(room, result)] = JOINS.labels(room, result)
     child.inc()
+
+
+_TOKEN_CHECKS_BY: dict[str, Any] = {}
+
+
+def token_checked(result: str) -> None:
+    """TOKEN_CHECKS.labels(result).inc(), the child looked up once."""
+    child = _TOKEN_CHECKS_BY.get(result)
+    if child is None:
+        child = _TOKEN_CHECKS_BY[result] = TOKEN_CHECKS.labels(result)
+    child.inc()

@@ -12,9 +12,15 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 
-from itsdangerous import BadSignature, Signer
+from itsdangerous import BadSignature
 
-from backends.admission import VISITOR_PATTERN, Admission, AdmissionCodec, canonical
+from backends.admission import (
+    VISITOR_PATTERN,
+    Admission,
+    AdmissionCodec,
+    CachedKeySigner,
+    canonical,
+)
 
 VISITOR_SALT = "sluis.visitor"
 VISITOR_COOKIE = "sluis_visitor"
@@ -31,7 +37,7 @@ def new_visitor_id() -> str:
 class Tickets:
     def __init__(self, keys: Sequence[str]) -> None:
         raw = [k.encode() for k in keys]
-        self._visitor = Signer(raw, salt=VISITOR_SALT, digest_method=hashlib.sha256)
+        self._visitor = CachedKeySigner(raw, salt=VISITOR_SALT, digest_method=hashlib.sha256)
         self.admission = AdmissionCodec(keys)
         self._verified: dict[str, str] = {}
 
