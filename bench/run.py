@@ -318,7 +318,7 @@ def markdown(r: dict[str, object]) -> str:
         "status": "status poll, 1,000 waiting",
         "join_html": "join (new visitor, queue page HTML)",
         "join_json": "join (new visitor, JSON)",
-        "pass_through": "admitted pass-through (httpx to upstream)",
+        "pass_through": "admitted pass-through (proxied to the upstream)",
         "status_large": f"status poll, {r['large_line']:,} waiting",
     }
     cpu = r["cpu_us_per_request"]
