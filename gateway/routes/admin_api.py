@@ -100,9 +100,12 @@ def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                           "CSRF token in the X-CSRF-Token header")
         assert isinstance(who, Operator)
         try:
-            return await handler(request, who)
+            response = await handler(request, who)
         except StoreUnavailable:
             return _error(503, "unavailable", detail="Redis is unreachable; nothing was changed")
+        # Live figures and the audit trail: never from a cache.
+        response.headers.setdefault("cache-control", "no-store")
+        return response
 
     endpoint.__name__ = handler.__name__
     return endpoint

@@ -25,7 +25,7 @@ async def test_missing_or_wrong_token_is_refused(redis_url: str, tmp_path: Path)
 async def test_a_change_is_applied_and_audited(redis_url: str, tmp_path: Path) -> None:
     async with gateway_client(make_settings(redis_url, tmp_path)) as (_, client):
         r = await client.patch(ROOM, headers=AUTH, json={"rate_per_minute": 90, "paused": True})
-        assert r.status_code == 200
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
         body = r.json()
         assert body["rate_per_minute"] == 90 and body["paused"] is True
         for name in ("max_active", "session_seconds", "opens_at", "queued", "prequeued",
