@@ -46,6 +46,9 @@ def wants_json(scope_headers: Iterable[tuple[bytes, bytes]]) -> bool:
 
 def canonical_path(path: str) -> str:
     """The path with `//` and dot segments resolved, for deciding what it names."""
+    if path.startswith("/") and "//" not in path and "/." not in path and (
+            path == "/" or not path.endswith("/")):
+        return path  # already canonical: the common case, without normpath's work
     if not path.startswith("/"):
         path = "/" + path
     norm = posixpath.normpath(path)
