@@ -121,8 +121,15 @@ def test_surge_through_haproxy_survives_a_killed_gateway_and_leader(
     assert surge.double_admissions == 0
     assert all(v.forwarded for v in surge.visitors)
     assert watch.most == MAX_ACTIVE  # the cap was reached, and never passed
-    # Redis's own count: one admission per visitor, whichever worker made it.
-    assert int(view[b"admitted_total"]) == 300
+    # Redis's own count. A first request (no cookie yet) that the killed gateway had
+    # already joined is replayed by HAProxy (`retry-on empty-response`) and joins again
+    # under a new id: a place nobody holds. So Redis may count a few more places than
+    # visitors, never more admissions than places, and those extra places are bounded
+    # by the requests in flight at the kill.
+    joined, admitted = int(view[b"joined_total"]), int(view[b"admitted_total"])
+    print(f"[balancer] places {joined}, admissions {admitted}, "
+          f"places orphaned by replayed first requests {joined - 300}")
+    assert 300 <= admitted <= joined <= 300 + 16
 
 
 LIMIT_TOML = f"""
