@@ -13,8 +13,6 @@ where queueing does not hide it: p50 proxied minus p50 direct.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import secrets
 import shutil
@@ -23,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.run import ROOT, UVICORN, pinned_redis, serve, wrk
+from bench.run import ROOT, UVICORN, pinned_redis, serve, standalone, wrk
 from gateway.tickets import Tickets
 
 KEY = "bench-proxy-key-0123456789abcdef"
@@ -113,18 +111,7 @@ def markdown(figures: dict[str, object]) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--conns", type=int, default=64)
-    ap.add_argument("--out", default=str(ROOT / "artifacts" / "bench-proxy.json"))
-    args = ap.parse_args()
-    figures = proxy_figures(args.rounds, args.seconds, args.conns)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2))
-    print(markdown(figures))
-    return 0
+    return standalone(proxy_figures, markdown, "bench-proxy", rounds=5)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -123,6 +124,23 @@ def pinned_redis(folder: Path) -> EmbeddedRedis:
     server.command = lambda: [*taskset("0"), *command()]  # type: ignore[method-assign]
     server.start()
     return server
+
+
+def standalone(measure: Callable[[int, int, int], Mapping[str, Any]],
+               markdown: Callable[[Any], str], name: str, rounds: int) -> int:
+    """`python -m bench.<part>`: one part of `make bench` alone, its JSON in artifacts/."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--conns", type=int, default=64)
+    ap.add_argument("--out", default=str(ROOT / "artifacts" / f"{name}.json"))
+    args = ap.parse_args()
+    figures = measure(args.rounds, args.seconds, args.conns)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    print(markdown(figures))
+    return 0
 
 
 UVICORN = ["-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--no-access-log",

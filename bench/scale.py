@@ -13,9 +13,7 @@ figures are what docs/scaling.md turns into a capacity estimate.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import shutil
 import statistics
@@ -37,6 +35,7 @@ from bench.run import (
     fill,
     pinned_redis,
     serve,
+    standalone,
     taskset,
     wait_up,
     wrk,
@@ -173,18 +172,7 @@ def markdown(figures: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--conns", type=int, default=64)
-    ap.add_argument("--out", default=str(ROOT / "artifacts" / "bench-scale.json"))
-    args = ap.parse_args()
-    figures = scale_figures(args.rounds, args.seconds, args.conns)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2))
-    print(markdown(figures))
-    return 0
+    return standalone(scale_figures, markdown, "bench-scale", rounds=3)
 
 
 if __name__ == "__main__":
