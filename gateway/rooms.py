@@ -35,6 +35,9 @@ LIMITS = {
     "session_seconds": (30, 86_400),
     "grace_seconds": (30, 86_400),
 }
+# Each bit doubles the work: 24 bits is about 16 million tries, some 15 s in a desktop
+# browser (docs/benchmarks.md); the upper bound only stops a typo from locking out everyone.
+JOIN_PROOF_BITS = (0, 24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,9 @@ class RoomConfig:
     route: RouteConfig = RouteConfig()  # noqa: RUF009 - frozen, safely shared
     # Adaptive admission's bounds (gateway/tuning.py); off by default.
     adaptive: AdaptiveBounds = AdaptiveBounds()  # noqa: RUF009 - frozen, safely shared
+    # Leading zero bits of the proof-of-work a first join needs (gateway/proof.py);
+    # 0: none. Only in the rooms file, never changed live.
+    join_proof_bits: int = 0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -242,11 +248,17 @@ def _room_from_table(name: str, table: Mapping[str, Any]) -> RoomConfig:
     route, more = parse_route(name, table)
     adaptive, most = parse_adaptive(name, table)
     reasons = {**reasons, **more, **most}
+    proof_bits = table.get("join_proof_bits", 0)
+    low, high = JOIN_PROOF_BITS
+    if isinstance(proof_bits, bool) or not isinstance(proof_bits, int) or not (
+            low <= proof_bits <= high):
+        reasons[f"{name}.join_proof_bits"] = (
+            f"must be a whole number between {low} (off) and {high}")
     if reasons:
         raise RoomSettingsError(reasons)
     return RoomConfig(name=name, title=branding.text("titles", "nl") or name, timezone=timezone,
                       initial=initial, branding=branding, backend=backend or BackendConfig(),
-                      route=route, adaptive=adaptive)
+                      route=route, adaptive=adaptive, join_proof_bits=proof_bits)
 
 
 def _localized(where: str, value: Any, reasons: dict[str, str]) -> Localized:

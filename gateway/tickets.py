@@ -21,6 +21,7 @@ from backends.admission import (
     CachedKeySigner,
     canonical,
 )
+from gateway import proof
 
 VISITOR_SALT = "sluis.visitor"
 VISITOR_COOKIE = "sluis_visitor"
@@ -39,6 +40,9 @@ class Tickets:
         raw = [k.encode() for k in keys]
         self._visitor = CachedKeySigner(raw, salt=VISITOR_SALT, digest_method=hashlib.sha256)
         self.admission = AdmissionCodec(keys)
+        # Key of the join proof-of-work challenges (gateway/proof.py), from the newest
+        # signing key: a rotation changes every challenge, so a proof is asked again once.
+        self.proof_key = proof.derive_key(raw[-1])
         self._verified: dict[str, str] = {}
 
     def visitor_cookie(self, visitor: str) -> str:
