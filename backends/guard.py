@@ -74,27 +74,39 @@ class Guarded:
         if scope["type"] != "http":
             await self.backend(scope, receive, send)
             return
-        if not await self._acquire():
+        if self.inflight < self.limit and not self._waiters:
+            self.inflight += 1  # the usual case, without a coroutine for _acquire
+        elif not await self._acquire():
             self.busy_total += 1
             if self.on_busy is not None:
                 self.on_busy(self.room)
             await _busy(scope, send)
             return
-        status = 0
+        # The status for the breaker's count: from the caller's Relay when it passes one
+        # (the gate does), so that the answer goes through one layer, not two.
+        relay = send if isinstance(send, Relay) else Relay(send)
         started = time.perf_counter()
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         try:
-            await self.backend(scope, receive, sending)
+            await self.backend(scope, receive, relay)
         finally:
             self._release()
             if self.outcomes is not None:
-                self.outcomes.record(self.room, status, time.perf_counter() - started)
+                self.outcomes.record(self.room, relay.status, time.perf_counter() - started)
+
+
+class Relay:
+    """A send that passes every message on and keeps the status of the answer."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
 
 
 def _settle(fut: asyncio.Future[bool], value: bool) -> None:

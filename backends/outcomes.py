@@ -17,21 +17,29 @@ BUCKET_FIELDS = (*(f"le_{b}" for b in LATENCY_BOUNDS_MS), "le_inf")
 
 class Outcomes:
     def __init__(self) -> None:
-        self._rows: dict[tuple[str, int], dict[str, int]] = {}
+        # (room, second) -> [answers, errors, one count per latency bucket]
+        self._rows: dict[tuple[str, int], list[int]] = {}
 
     def record(self, room: str, status: int, seconds: float) -> None:
         """One answer: a status >= 500 (or none at all, 0) counts as an error."""
         key = (room, int(time.time()))
         row = self._rows.get(key)
         if row is None:
-            row = self._rows[key] = {"n": 0, "err": 0}
-        row["n"] += 1
+            row = self._rows[key] = [0] * (2 + len(BUCKET_FIELDS))
+        row[0] += 1
         if status >= 500 or status == 0:
-            row["err"] += 1
-        bucket = BUCKET_FIELDS[bisect.bisect_left(LATENCY_BOUNDS_MS, seconds * 1000)]
-        row[bucket] = row.get(bucket, 0) + 1
+            row[1] += 1
+        row[2 + bisect.bisect_left(LATENCY_BOUNDS_MS, seconds * 1000)] += 1
 
     def take(self) -> list[tuple[str, int, dict[str, int]]]:
-        """Everything counted since the last call, as (room, second, fields)."""
+        """Everything counted since the last call, as (room, second, fields): `n`, `err`,
+        and the latency buckets that counted any."""
         rows, self._rows = self._rows, {}
-        return [(room, second, fields) for (room, second), fields in rows.items()]
+        out = []
+        for (room, second), row in rows.items():
+            fields = {"n": row[0], "err": row[1]}
+            for name, count in zip(BUCKET_FIELDS, row[2:], strict=True):
+                if count:
+                    fields[name] = count
+            out.append((room, second, fields))
+        return out

@@ -21,7 +21,6 @@ from backends.upstream import (
     Pool,
     UpstreamError,
     UpstreamTimeout,
-    request_head,
     send_request,
 )
 
@@ -47,7 +46,11 @@ _CALM = [(b"content-type", b"text/html; charset=utf-8"), (b"retry-after", b"5"),
 # Request headers the proxy sets itself (or must not pass on).
 _OWN = HOP_BY_HOP | {b"host", b"expect", b"content-length", b"x-forwarded-host",
                      b"x-forwarded-proto"}
-_URL_HEADERS = (b"location", b"content-location")
+# Headers a visitor's Connection header may not name away: the gateway's own proof of
+# admission goes to the upstream whatever the visitor asks.
+_KEPT = _OWN | {b"sluis-admission"}
+# Answer headers that name the upstream's address (rewritten with rewrite_headers).
+_REWRITTEN = frozenset({b"location", b"content-location", b"refresh", b"set-cookie"})
 # Answer headers not passed on: hop-by-hop ones, and Date, which the gateway's server
 # writes itself (two Date headers would be an invalid answer).
 _DROP = HOP_BY_HOP | {b"date"}
@@ -74,6 +77,10 @@ class ProxyBackend:
         self.secret = ((config.secret_header.lower().encode(), config.secret_value.encode())
                        if config.secret_header and config.secret_value else None)
         self.public = config.public_url.encode() if config.public_url else None
+        # Request-head lines that are the same for every request, by the visitor's scheme.
+        self._upstream_host = b"host: " + self.origin.netloc + b"\r\n"
+        self._proto_lines = {scheme: self._proto_line(scheme) for scheme in ("http", "https")}
+        self._rewritable: dict[bytes, bool] = {}
 
     @classmethod
     def to(cls, upstream: str) -> ProxyBackend:
@@ -91,15 +98,23 @@ class ProxyBackend:
         scheme: str = scope.get("scheme", "http")
         return scheme.encode() + b"://" + (host or self.origin.netloc)
 
-    def _request_headers(self, scope: Scope) -> tuple[list[tuple[bytes, bytes]], bytes | None,
-                                                       bytes | None, bool]:
-        """(headers for the upstream, the visitor's Host, Content-Length, chunked)."""
-        out: list[tuple[bytes, bytes]] = []
-        host = length = None
+    def _proto_line(self, scheme: str) -> bytes:
+        """X-Forwarded-Proto, and the upstream's secret header when one is set."""
+        secret = b"%s: %s\r\n" % self.secret if self.secret else b""
+        return b"x-forwarded-proto: " + scheme.encode() + b"\r\n" + secret
+
+    def _request_head(self, scope: Scope, method: bytes) -> tuple[bytes, bytes | None, bool,
+                                                                  bool]:
+        """(the request head for the upstream, the visitor's Host, has a body, chunked)."""
+        query: bytes = scope.get("query_string", b"")
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        lines = [method, b" ", self.base_path, raw_path, b"?" if query else b"", query,
+                 b" HTTP/1.1\r\n"]
+        host = length = forwarded_for = None
         chunked = False
-        forwarded_for = None
+        named: frozenset[bytes] | None = None
         secret_name = self.secret[0] if self.secret else None
-        named: frozenset[bytes] = frozenset()
+        narrow_encodings = self.config.rewrite_bodies
         for k, v in scope["headers"]:
             if k in _OWN:
                 if k == b"host":
@@ -109,34 +124,42 @@ class ProxyBackend:
                 elif k == b"transfer-encoding":
                     chunked = b"chunked" in v.lower()
                 elif k == b"connection":
-                    named = named | {t.strip().lower() for t in v.split(b",")}
+                    tokens = _named(v, _KEPT)
+                    if tokens:
+                        named = tokens if named is None else named | tokens
                 continue
             if k == b"x-forwarded-for":
                 forwarded_for = v
                 continue
             if k == secret_name:
                 continue  # only the gateway may present the upstream's secret
-            if k == b"accept-encoding" and self.config.rewrite_bodies:
-                # Ask only for encodings the proxy can undo to rewrite a page.
-                v = b", ".join(e for e in (p.strip() for p in v.split(b","))
-                               if e.split(b";")[0].strip().lower() in DECODABLE) or b"identity"
-            out.append((k, v))
-        if named:
-            out = [(k, v) for k, v in out if k not in named]
+            if k == b"accept-encoding" and narrow_encodings:
+                v = _decodable(v)
+            lines += (k, b": ", v, b"\r\n")
+        if named is not None:
+            # Headers the visitor's Connection header names are hop-by-hop too.
+            kept = lines[:7]
+            for i in range(7, len(lines), 4):
+                if lines[i] not in named:
+                    kept += lines[i:i + 4]
+            lines = kept
         client = (scope.get("client") or ("", 0))[0].encode()
-        out.append((b"host", host if self.config.preserve_host and host else self.origin.netloc))
-        out.append((b"x-forwarded-for", forwarded_for + b", " + client if forwarded_for
-                    else client))
-        out.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
+        scheme: str = scope.get("scheme", "http")
+        lines += (b"host: " + host + b"\r\n" if self.config.preserve_host and host
+                  else self._upstream_host,
+                  b"x-forwarded-for: ", forwarded_for + b", " + client if forwarded_for
+                  else client, b"\r\n",
+                  self._proto_lines.get(scheme) or self._proto_line(scheme))
         if host:
-            out.append((b"x-forwarded-host", host))
-        if self.secret:
-            out.append(self.secret)
+            lines += (b"x-forwarded-host: ", host, b"\r\n")
         if length is not None and not chunked:
-            out.append((b"content-length", length))
+            lines += (b"content-length: ", length, b"\r\n")
         elif chunked:
-            out.append((b"transfer-encoding", b"chunked"))
-        return out, host, length, chunked
+            lines.append(b"transfer-encoding: chunked\r\n")
+        elif method not in _BODYLESS:
+            lines.append(b"content-length: 0\r\n")
+        lines.append(b"\r\n")
+        return b"".join(lines), host, chunked or (length is not None and length != b"0"), chunked
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -148,26 +171,10 @@ class ProxyBackend:
             await relay(self, scope, receive, send)
             return
         method = scope["method"].encode()
-        query = scope.get("query_string", b"")
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        target = self.base_path + raw_path + (b"?" + query if query else b"")
-        headers, host, length, chunked = self._request_headers(scope)
-        has_body = chunked or (length is not None and length != b"0")
-        if length is None and not chunked and method not in _BODYLESS:
-            headers.append((b"content-length", b"0"))
-
-        async def body() -> AsyncIterator[bytes]:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientGone
-                yield message.get("body", b"")
-                if not message.get("more_body", False):
-                    return
-
+        head, host, has_body, chunked = self._request_head(scope, method)
         try:
             conn = await send_request(
-                self.pool, request_head(method, target, headers), body() if has_body else None,
+                self.pool, head, _request_body(receive) if has_body else None,
                 chunked=chunked, head_only=method == b"HEAD",
                 read_timeout=self.config.read_timeout_seconds)
         except ClientGone:
@@ -186,43 +193,55 @@ class ProxyBackend:
         finally:
             self.pool.release(conn)
 
+    def _is_rewritable(self, content_type: bytes) -> bool:
+        known = self._rewritable.get(content_type)
+        if known is None:
+            if len(self._rewritable) >= 256:
+                self._rewritable.clear()
+            known = self._rewritable[content_type] = rewritable(content_type)
+        return known
+
     async def _respond(self, conn: Connection, scope: Scope, host: bytes | None,
                        send: Send) -> None:
         cfg = self.config
         public = None
         out: list[tuple[bytes, bytes]] = []
         content_type = encoding = None
-        named: frozenset[bytes] = frozenset()
+        named: frozenset[bytes] | None = None
+        rewrite_headers = cfg.rewrite_headers
         for k, v in conn.headers:
             if k in _DROP:
                 if k == b"connection":
-                    named = named | {t.strip().lower() for t in v.split(b",")}
+                    tokens = _named(v, _DROP)
+                    if tokens:
+                        named = tokens if named is None else named | tokens
                 continue
             if k == b"content-type":
                 content_type = v
             elif k == b"content-encoding":
                 encoding = v.strip().lower()
-            elif cfg.rewrite_headers and k in _URL_HEADERS:
-                public = public or self._public(scope, host)
-                v = self.rewriter.url(v, public)
-            elif cfg.rewrite_headers and k == b"refresh":
-                public = public or self._public(scope, host)
-                v = self.rewriter.url(v, public)
-            elif cfg.rewrite_headers and k == b"set-cookie":
-                v = self.rewriter.set_cookie(v)
+            elif rewrite_headers and k in _REWRITTEN:
+                if k == b"set-cookie":
+                    v = self.rewriter.set_cookie(v)
+                else:  # Location, Content-Location, Refresh
+                    public = public or self._public(scope, host)
+                    v = self.rewriter.url(v, public)
             out.append((k, v))
-        if named:
+        if named is not None:
             out = [(k, v) for k, v in out if k not in named]
-        rewriting = (cfg.rewrite_bodies and rewritable(content_type)
+        rewriting = (cfg.rewrite_bodies and content_type is not None
+                     and self._is_rewritable(content_type)
                      and (encoding is None or encoding in DECODABLE or encoding == b"identity")
                      and scope["method"] != "HEAD")
         timeout = cfg.read_timeout_seconds
         if not rewriting:
-            await send({"type": "http.response.start", "status": conn.status, "headers": out})
-            if conn.complete_in_buffer():  # the usual small answer: one message
-                await send({"type": "http.response.body", "body": await conn.chunk(timeout)
-                            or b""})
+            start = {"type": "http.response.start", "status": conn.status, "headers": out}
+            body = conn.whole_body()
+            if body is not None:  # the usual small answer, all here: one body message
+                await send(start)
+                await send({"type": "http.response.body", "body": body})
                 return
+            await send(start)
             while (piece := await conn.chunk(timeout)) is not None:
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
@@ -236,6 +255,48 @@ class ProxyBackend:
             if text:
                 await send({"type": "http.response.body", "body": text, "more_body": True})
         await send({"type": "http.response.body", "body": rw.finish()})
+
+
+# Header values seen again and again (every browser sends one of a few), parsed once;
+# short ones only, a few hundred at most.
+_SEEN_LIMIT = 256
+_named_seen: dict[tuple[bytes, frozenset[bytes]], frozenset[bytes]] = {}
+_decodable_seen: dict[bytes, bytes] = {}
+
+
+def _named(connection: bytes, known: frozenset[bytes]) -> frozenset[bytes]:
+    """The header names a Connection header lists, but for those in `known`."""
+    found = _named_seen.get((connection, known))
+    if found is None:
+        found = frozenset(t.strip().lower() for t in connection.split(b",")) - known
+        if len(connection) <= _SEEN_LIMIT:
+            if len(_named_seen) >= _SEEN_LIMIT:
+                _named_seen.clear()
+            _named_seen[(connection, known)] = found
+    return found
+
+
+def _decodable(accept_encoding: bytes) -> bytes:
+    """Accept-Encoding narrowed to the encodings the proxy can undo to rewrite a page."""
+    found = _decodable_seen.get(accept_encoding)
+    if found is None:
+        found = b", ".join(e for e in (p.strip() for p in accept_encoding.split(b","))
+                           if e.split(b";")[0].strip().lower() in DECODABLE) or b"identity"
+        if len(accept_encoding) <= _SEEN_LIMIT:
+            if len(_decodable_seen) >= _SEEN_LIMIT:
+                _decodable_seen.clear()
+            _decodable_seen[accept_encoding] = found
+    return found
+
+
+async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
 
 
 async def _answer(send: Send, status: int, page: bytes) -> None:

@@ -14,7 +14,7 @@ import asyncio
 import collections
 import ssl
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httptools
@@ -171,10 +171,11 @@ class Connection(asyncio.Protocol):
             if fut is not None and not fut.done() and now > self.deadline:
                 fut.set_exception(UpstreamTimeout("upstream did not answer in time"))
 
-    async def _wait(self, fut: asyncio.Future[None], wait_s: float) -> None:
-        # One watchdog per pool checks deadlines, instead of a timer per wait.
+    def _until(self, fut: asyncio.Future[None], wait_s: float) -> asyncio.Future[None]:
+        """`fut`, to be awaited, failed by the pool's watchdog after `wait_s` (one watchdog
+        per pool checks deadlines, instead of a timer per wait)."""
         self.deadline = self.loop.time() + wait_s
-        await fut
+        return fut
 
     def start(self, head_only: bool) -> None:
         if self._parser is None:
@@ -189,17 +190,22 @@ class Connection(asyncio.Protocol):
         self.done = False
         self.keep_alive = False
 
-    async def write(self, data: bytes) -> None:
+    def put(self, data: bytes) -> None:
+        """Writes without waiting for the transport's buffer to drain (see `write`)."""
         if self.closed or self.transport is None:
             stale = self.used > 0 and not self._received
             raise (_Stale if stale else UpstreamError)("upstream closed the connection")
         self.transport.write(data)
+
+    async def write(self, data: bytes) -> None:
+        self.put(data)
         if self._drain is not None and not self._drain.done():
             await self._drain
 
-    async def response_head(self, wait_s: float) -> None:
+    def response_head(self, wait_s: float) -> asyncio.Future[None]:
+        """Awaited: the answer's status and headers are here."""
         assert self._head is not None
-        await self._wait(self._head, wait_s)
+        return self._until(self._head, wait_s)
 
     async def chunk(self, wait_s: float) -> bytes | None:
         """The next piece of the body, or None when the answer is complete."""
@@ -216,12 +222,24 @@ class Connection(asyncio.Protocol):
             if self._error is not None:
                 raise UpstreamError(str(self._error))
             self._waiter = self.loop.create_future()
-            await self._wait(self._waiter, wait_s)
+            await self._until(self._waiter, wait_s)
             self._waiter = None
 
-    def complete_in_buffer(self) -> bool:
-        """True when the rest of the answer is already here (the common small answer)."""
-        return self.done and len(self._chunks) <= 1
+    def whole_body(self) -> bytes | None:
+        """The rest of the body in one piece when the answer is complete and all of it is
+        here (the common small answer; never more than about HIGH_WATER bytes), else None."""
+        if not self.done:
+            return None
+        chunks = self._chunks
+        if not chunks:
+            return b""
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self._buffered = 0
+        if self._reading_paused and self.transport:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        return body
 
     def reusable(self) -> bool:
         # After a HEAD the parser still expects the body the headers announced: not reused.
@@ -262,15 +280,21 @@ class Pool:
                 conn.expire(now)
 
     async def acquire(self) -> Connection:
-        now = time.monotonic()
+        return self.take() or await self.connect()
+
+    def take(self) -> Connection | None:
+        """An idle connection that is still fresh, or None."""
         idle = self._idle
+        if not idle:
+            return None
+        now = time.monotonic()
         while idle:
             conn = idle.pop()
             if not conn.closed and now - conn.idle_since < self.idle_seconds:
                 self._busy.add(conn)
                 return conn
             conn.close()
-        return await self.connect()
+        return None
 
     async def connect(self) -> Connection:
         loop = asyncio.get_running_loop()
@@ -310,25 +334,21 @@ class Pool:
             self._idle.pop().close()
 
 
-def request_head(method: bytes, target: bytes, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
-    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
-    for k, v in headers:
-        lines += [k, b": ", v, b"\r\n"]
-    lines.append(b"\r\n")
-    return b"".join(lines)
-
-
 async def send_request(pool: Pool, head: bytes, body: AsyncIterator[bytes] | None, *,
                        chunked: bool, head_only: bool, read_timeout: float) -> Connection:
     """Send one request and wait for the answer's head; the body is read from the
     connection. A pooled connection that turns out closed is retried once on a new
     one, but only for a request without a body (a streamed body cannot be replayed)."""
+    conn = pool.take()
     for attempt in range(2):
-        conn = await (pool.acquire() if attempt == 0 else pool.connect())
+        if conn is None:
+            conn = await pool.connect()
         conn.start(head_only)
         try:
-            await conn.write(head)
-            if body is not None:
+            if body is None:
+                conn.put(head)
+            else:
+                await conn.write(head)
                 async for piece in body:
                     if piece:
                         await conn.write(b"%x\r\n%b\r\n" % (len(piece), piece)
@@ -341,6 +361,7 @@ async def send_request(pool: Pool, head: bytes, body: AsyncIterator[bytes] | Non
             pool.discard(conn)
             if body is not None or attempt == 1:
                 raise
+            conn = None
         except BaseException:
             pool.discard(conn)
             raise

@@ -18,6 +18,7 @@ import orjson
 from backends.admission import Admission
 from gateway import metrics
 from gateway import status as status_mod
+from gateway.forwarding import ForwardedAnswer, jar_for_backend
 from gateway.http import (
     NO_STORE,
     Headers,
@@ -213,34 +214,18 @@ class Gate:
                 token = self.tickets.admission.issue(room.name, visitor, seconds)
                 extra.append((b"set-cookie", set_cookie(
                     ADMISSION_COOKIE, token, max_age=seconds, secure=secure)))
-        if token is None:
-            token = _cookie_token(scope)
         scope = dict(scope, headers=_for_backend(scope["headers"], token))
-        ended = False
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal ended
-            if message["type"] == "http.response.start":
-                metrics.backend_answered(room.name, message["status"])
-                out = []
-                for k, v in message.get("headers", []):
-                    if k.lower() == SESSION_END_HEADER:
-                        ended = ended or v.strip().lower() == b"end"
-                    else:
-                        out.append((k, v))
-                if ended:
-                    extra.append((b"set-cookie", clear_cookie(ADMISSION_COOKIE, secure=secure)))
-                message = dict(message, headers=[*out, *extra])
-            await send(message)
-
-        inflight = metrics.inflight(room.name)
-        inflight.inc()
+        # One send layer counts the answer, handles `Sluis-Session: end` and adds `extra`
+        # and the request id (gateway/forwarding.py).
+        answer = ForwardedAnswer(send, room.name, extra, secure)
+        name = room.name
+        metrics.backend_started(name)
         started = time.perf_counter()
         try:
-            await self.backends.get(room.name, self.backend)(scope, receive, send_wrapper)
+            await self.backends.get(name, self.backend)(scope, receive, answer)
         finally:
-            inflight.dec()
-            metrics.BACKEND_SECONDS.observe(time.perf_counter() - started)
+            metrics.backend_finished(name, time.perf_counter() - started)
+        ended = answer.ended
         if ended:
             try:
                 await self.store.end_session(room.name, visitor)
@@ -307,20 +292,24 @@ def _cookie_token(scope: Scope) -> str:
     return token
 
 
-def _for_backend(headers: Headers, token: str) -> Headers:
+def _for_backend(headers: Headers, token: str | None) -> Headers:
     """The request's headers as the backend gets them, in one pass: the gateway's own
-    cookies stay with it, and `Sluis-Admission` is the gateway's, never the client's."""
+    cookies stay with it, and `Sluis-Admission` is the gateway's, never the client's.
+    Without `token`, the admission cookie's value (the first one, as `cookies` reads
+    it) is sent."""
     out: Headers = []
+    found = token.encode() if token is not None else None
     for k, v in headers:
         if k == b"cookie":
             if b"sluis_" in v:
-                kept = [c for c in v.split(b";")
-                        if not c.strip().startswith((b"sluis_visitor=", b"sluis_admission="))]
-                if kept:
-                    out.append((k, b";".join(kept).strip()))
+                kept, admission = jar_for_backend(v)
+                if kept is not None:
+                    out.append((k, kept))
+                if found is None:
+                    found = admission
             else:
                 out.append((k, v))
         elif k != ADMISSION_HEADER:
             out.append((k, v))
-    out.append((ADMISSION_HEADER, token.encode()))
+    out.append((ADMISSION_HEADER, found or b""))
     return out

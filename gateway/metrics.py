@@ -7,6 +7,8 @@ process reports the same truth however many workers admit.
 
 from __future__ import annotations
 
+import bisect
+import collections
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,7 +53,6 @@ REDIS_ERRORS = Counter("sluis_redis_errors", "Requests that found Redis unavaila
 BUILD_INFO = Gauge("sluis_build_info", "Sluis version", ["version"], registry=REGISTRY,
                    multiprocess_mode="max")
 BUILD_INFO.labels(__version__).set(1)
-
 
 
 class RoomFigures(Collector):
@@ -111,6 +112,7 @@ def exposition() -> bytes:
     """The text a scrape gets. With several gateway processes (PROMETHEUS_MULTIPROC_DIR,
     set by `sluis gateway --workers N`), the per-process figures of all of them, summed,
     whichever process answers."""
+    flush()
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
@@ -120,18 +122,80 @@ def exposition() -> bytes:
 
 
 _JOINS_BY: dict[tuple[str, str], Any] = {}
-
-
 _ANSWERED_BY: dict[tuple[str, int], Any] = {}
 _INFLIGHT_BY: dict[str, Any] = {}
+_TOKEN_CHECKS_BY: dict[str, Any] = {}
+
+# The forwarded path counts in plain dicts, a few dict operations per request instead of
+# a lock per counter; `flush` adds the tallies to the metrics above. It runs before
+# every scrape of this process and about once a second from the gateway's lifespan, so
+# that with several processes (multiprocess mode) the others' figures lag at most that.
+_answered: collections.Counter[tuple[str, int]] = collections.Counter()
+_token_results: collections.Counter[str] = collections.Counter()
+_inflight_now: dict[str, int] = {}
+_inflight_flushed: dict[str, int] = {}
+_SECONDS_BOUNDS: tuple[float, ...] = tuple(BACKEND_SECONDS._upper_bounds)
+_seconds_counts = [0] * len(_SECONDS_BOUNDS)
+_seconds_sum = 0.0
 
 
 def backend_answered(room: str, status: int) -> None:
-    """BACKEND_REQUESTS.labels(room, status).inc(), the child looked up once."""
-    child = _ANSWERED_BY.get((room, status))
-    if child is None:
-        child = _ANSWERED_BY[(room, status)] = BACKEND_REQUESTS.labels(room, str(status))
-    child.inc()
+    """sluis_backend_requests_total{room,code} + 1 (tallied; see `flush`)."""
+    _answered[(room, status)] += 1
+
+
+def backend_started(room: str) -> None:
+    """sluis_backend_inflight{room} + 1 (tallied; see `flush`)."""
+    _inflight_now[room] = _inflight_now.get(room, 0) + 1
+
+
+def backend_finished(room: str, seconds: float) -> None:
+    """sluis_backend_inflight{room} - 1, and one sluis_backend_request_seconds observation
+    (tallied; see `flush`)."""
+    global _seconds_sum
+    _inflight_now[room] -= 1
+    _seconds_counts[bisect.bisect_left(_SECONDS_BOUNDS, seconds)] += 1
+    _seconds_sum += seconds
+
+
+def token_checked(result: str) -> None:
+    """sluis_token_checks_total{result} + 1 (tallied; see `flush`)."""
+    _token_results[result] += 1
+
+
+def flush() -> None:
+    """Adds what the forwarded path tallied since the last call to the metrics."""
+    global _seconds_sum
+    if _answered:
+        answered = dict(_answered)
+        _answered.clear()
+        for (room, status), n in answered.items():
+            child = _ANSWERED_BY.get((room, status))
+            if child is None:
+                child = _ANSWERED_BY[(room, status)] = BACKEND_REQUESTS.labels(room,
+                                                                               str(status))
+            child.inc(n)
+    if _token_results:
+        results = dict(_token_results)
+        _token_results.clear()
+        for result, n in results.items():
+            child = _TOKEN_CHECKS_BY.get(result)
+            if child is None:
+                child = _TOKEN_CHECKS_BY[result] = TOKEN_CHECKS.labels(result)
+            child.inc(n)
+    for room, now in _inflight_now.items():
+        if _inflight_flushed.get(room) != now:
+            _inflight_flushed[room] = now
+            inflight(room).set(now)
+    if any(_seconds_counts):
+        # Histogram.observe would be called once per observation; the tallies go straight
+        # to the per-bucket (not cumulative) values and the sum that it keeps.
+        for i, n in enumerate(_seconds_counts):
+            if n:
+                BACKEND_SECONDS._buckets[i].inc(n)
+                _seconds_counts[i] = 0
+        BACKEND_SECONDS._sum.inc(_seconds_sum)
+        _seconds_sum = 0.0
 
 
 def inflight(room: str) -> Any:
@@ -152,13 +216,3 @@ def join_counted(room: str, result: str) -> None:
         child = _JOINS_BY[(room, result)] = JOINS.labels(room, result)
     child.inc()
 
-
-_TOKEN_CHECKS_BY: dict[str, Any] = {}
-
-
-def token_checked(result: str) -> None:
-    """TOKEN_CHECKS.labels(result).inc(), the child looked up once."""
-    child = _TOKEN_CHECKS_BY.get(result)
-    if child is None:
-        child = _TOKEN_CHECKS_BY[result] = TOKEN_CHECKS.labels(result)
-    child.inc()

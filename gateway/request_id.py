@@ -33,6 +33,36 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def new_request_id(scope_headers: list[tuple[bytes, bytes]]) -> str:
+    """The id a trusted balancer gave the request, if short and plain; else one of ours."""
+    for k, v in scope_headers:
+        if k == HEADER:
+            if _GIVEN.fullmatch(v):
+                return v.decode()
+            break
+    return f"{_PREFIX}{next(_SEQUENCE):x}"
+
+
+class WithRequestId:
+    """The send of a request that has an id: `X-Request-Id` goes into the answer's head.
+
+    `send`, `header` and `tail` (the header in a list) are public so that a layer further
+    in that handles the head anyway (the gate's forwarded path) may add the header itself
+    and send straight on."""
+
+    __slots__ = ("header", "send", "tail")
+
+    def __init__(self, send: Send, rid: str) -> None:
+        self.send = send
+        self.header = (HEADER, rid.encode())
+        self.tail = [self.header]  # to add after the answer's headers; never changed
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = dict(message, headers=[*message.get("headers", []), self.header])
+        await self.send(message)
+
+
 class RequestIds:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -41,18 +71,9 @@ class RequestIds:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = next((v for k, v in scope["headers"] if k == HEADER), None)
-        rid = given.decode() if given is not None and _GIVEN.fullmatch(given) \
-            else f"{_PREFIX}{next(_SEQUENCE):x}"
+        rid = new_request_id(scope["headers"])
         token = REQUEST_ID.set(rid)
-        raw = rid.encode()
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = dict(message, headers=[*message.get("headers", []), (HEADER, raw)])
-            await send(message)
-
         try:
-            await self.app(scope, receive, sending)
+            await self.app(scope, receive, WithRequestId(send, rid))
         finally:
             REQUEST_ID.reset(token)
