@@ -34,10 +34,12 @@ from gateway.rooms import LiveSettings, RoomConfig
 from gateway.store import Store
 from gateway.store.connect import client_from_url
 from gateway.store.embedded import EmbeddedRedis, free_port
-from gateway.tickets import Tickets
+from gateway.tickets import Tickets, new_visitor_id
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-key-0123456789abcdefgh"
+# Visitor cookies per second of a join run: above what one gateway core serves.
+FRESH_PER_SECOND = 15_000
 HERE = Path(__file__).resolve().parent
 
 
@@ -85,6 +87,7 @@ def wrk(url: str, seconds: int, conns: int, script: Path | None = None,
         "non2xx": n_non2xx,
         "errors": n_errors,
         "bad": n_non2xx + n_errors,
+        "requests": int(total.group(1)) if total else 0,
         "cpu_us_per_req": (cpu * 1e6 / int(total.group(1))) if total and pid else float("nan"),
     }
 
@@ -175,6 +178,32 @@ async def memory_per_visitor(redis_url: str, n: int) -> float:
     return (after - before) / n
 
 
+def fresh_cookies(tmp: Path, name: str, count: int) -> Path:
+    """`count` visitor cookies of visitors not yet in any line: each request of a join
+    run brings back a cookie the first answer handed out, and takes a new place."""
+    tickets = Tickets([KEY])
+    path = tmp / name
+    with path.open("w") as fh:
+        for _ in range(count):
+            fh.write(f"sluis_visitor={tickets.visitor_cookie(new_visitor_id())}\n")
+    return path
+
+
+def await_joined(url: str) -> int:
+    """Places made in every room so far (each room's `joined_total`)."""
+    async def count() -> int:
+        store = Store(client_from_url(url))
+        try:
+            total = 0
+            for room in ("small", "large"):
+                raw = await store.client.hget(store.keys(room).state, "joined_total")
+                total += int(raw or 0)
+            return total
+        finally:
+            await store.close()
+    return asyncio.run(count())
+
+
 def cookie_file(tmp: Path, name: str, visitors: list[str], step: int = 1) -> Path:
     tickets = Tickets([KEY])
     path = tmp / name
@@ -243,11 +272,19 @@ def main() -> int:
                     runs.setdefault("status_large", []).append(wrk(
                         gw + "/_sluis/status?room=large", args.seconds, args.conns, status,
                         large_env, pid=pid))
-                    runs.setdefault("join_html", []).append(wrk(
+                    runs.setdefault("arrive_html", []).append(wrk(
                         gw + "/kampen", args.seconds, args.conns, pid=pid))
-                    runs.setdefault("join_json", []).append(wrk(
-                        gw + "/kampen", args.seconds, args.conns,
-                        headers={"Accept": "application/json"}, pid=pid))
+                    # More cookies than a run can use, so every request is a new place.
+                    fresh = FRESH_PER_SECOND * args.seconds
+                    for case, headers in (("join_html", {}),
+                                          ("join_json", {"Accept": "application/json"})):
+                        newcomers = {"SLUIS_BENCH_COOKIES": str(fresh_cookies(
+                            tmp, f"{case}-{rnd}.txt", fresh))}
+                        joined_before = await_joined(url)
+                        run = wrk(gw + "/kampen", args.seconds, args.conns, status,
+                                  newcomers, headers=headers, pid=pid)
+                        run["new_places"] = await_joined(url) - joined_before
+                        runs.setdefault(case, []).append(run)
                     tickets = Tickets([KEY])
                     token = tickets.admission.issue("small", "bench-admitted-01", 3600)
                     jar = (f"sluis_visitor={tickets.visitor_cookie('bench-admitted-01')}; "
@@ -270,6 +307,14 @@ def main() -> int:
         # insensitive to other work on the machine (which slows both, not each request).
         results["cpu_ratio_to_bare"] = {name: round(cpu["bare"] / v, 3)
                                         for name, v in cpu.items()}
+        # A new visitor costs two requests: the first answer (the cookie) and the join.
+        results["new_visitor_html_ratio"] = round(
+            1 / (1 / results["ratio_to_bare"]["arrive_html"]  # type: ignore[index]
+                 + 1 / results["ratio_to_bare"]["join_html"]), 3)  # type: ignore[index]
+        results["join_new_places_share"] = {
+            case: round(sum(r["new_places"] for r in runs[case])
+                        / max(1.0, sum(r["requests"] for r in runs[case])), 3)
+            for case in ("join_html", "join_json")}
         results["status_large_vs_1k"] = round(med["status_large"] / med["status"], 3)
         results["status_large_vs_1k_cpu"] = round(cpu["status"] / cpu["status_large"], 3)
         results["large_line"] = args.large
@@ -334,8 +379,9 @@ def markdown(r: dict[str, object]) -> str:
     names = {
         "bare": "bare Starlette app (ceiling)",
         "status": "status poll, 1,000 waiting",
-        "join_html": "join (new visitor, queue page HTML)",
-        "join_json": "join (new visitor, JSON)",
+        "arrive_html": "a new visitor's first answer (the cookie, no place; HTML)",
+        "join_html": "join (the cookie comes back: a new place; queue page HTML)",
+        "join_json": "join (the cookie comes back: a new place; JSON)",
         "pass_through": "admitted pass-through (proxied to the upstream)",
         "status_large": f"status poll, {r['large_line']:,} waiting",
     }
@@ -349,6 +395,9 @@ def markdown(r: dict[str, object]) -> str:
         lines.append(f"| {label} | {med[key]:,.0f} | {ratio[key]:.2f}× | {cpu[key]:.0f} | "
                      f"{cpu_ratio[key]:.2f}× | {p99[key]:.1f} | {bad[key]} |")
     lines.append("")
+    lines.append(f"A new visitor (first answer + join, HTML), as a ratio of bare requests: "
+                 f"{r['new_visitor_html_ratio']:.2f}×; share of join requests that made a "
+                 f"new place: {r['join_new_places_share']}")
     lines.append(f"Redis memory per waiting visitor: {r['redis_bytes_per_waiting_visitor']} bytes")
     lines.append(f"Status with {r['large_line']:,} waiting ÷ with 1,000 waiting: "
                  f"{r['status_large_vs_1k']:.2f}× (req/s), "

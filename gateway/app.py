@@ -140,10 +140,11 @@ def create_app(settings: Settings, backend: Backend | None = None,
     inner.state.store = store
     inner.state.rooms = rooms
     first = next(iter(chosen.by_room.values()))
+    trusted = parse_networks(settings.trusted_proxies)
     gate = Gate(store=store, tickets=tickets, rooms=rooms, backend=first, sluis=inner,
-                pages=Pages(), trusted_proxies=parse_networks(settings.trusted_proxies),
+                pages=Pages(), trusted_proxies=trusted,
                 renew_every=settings.renew_every_seconds, backends=chosen.by_room)
-    return SluisApp(gate, StatusRoute(store, tickets, rooms), inner)
+    return SluisApp(gate, StatusRoute(store, tickets, rooms, trusted), inner)
 
 
 _gc_tuned = False

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from backends.admission import Admission
-from gateway import metrics
+from gateway import metrics, proof
 from gateway import status as status_mod
 from gateway.forwarding import ForwardedAnswer, jar_for_backend
 from gateway.http import (
@@ -35,7 +35,7 @@ from gateway.http import (
     wants_json,
 )
 from gateway.i18n import LANG_COOKIE, choose_language
-from gateway.pages import PREFS_PATH, REFRESH_COOKIE, Pages, security_headers
+from gateway.pages import ARRIVING_REFRESH, PREFS_PATH, REFRESH_COOKIE, Pages, security_headers
 from gateway.rooms import RoomConfig
 from gateway.routes.prefs import prefs
 from gateway.routing import FreePasses, Rooms, free_pass
@@ -115,22 +115,36 @@ class Gate:
                    visitor: str | None) -> None:
         secure = scope.get("scheme") == "https"
         extra: Headers = []
+        head_only = scope["method"] == "HEAD"
+        as_json = wants_json(scope["headers"])
+        guard = security_headers(secure, beside_no_store=True)
         if visitor is None:
+            # A cookie now, a place when the browser brings it back: a client that
+            # drops cookies (a bot) gets a page on every request and never a place.
             visitor = new_visitor_id()
             extra.append((b"set-cookie", set_cookie(
                 VISITOR_COOKIE, self.tickets.visitor_cookie(visitor),
                 max_age=VISITOR_MAX_AGE, secure=secure)))
-        head_only = scope["method"] == "HEAD"
-        as_json = wants_json(scope["headers"])
-        guard = security_headers(secure, beside_no_store=True)
+            metrics.join_counted(room.name, "arriving")
+            await self.arriving(scope, send, room, visitor, as_json, head_only, extra)
+            return
         address = client_address(scope.get("client"), scope["headers"], self.trusted)
         try:
-            snap, place = await self.store.join(room.name, visitor, address,
-                                                may_pass=room.route.may_pass_when_idle)
+            if room.join_proof_bits:
+                # A room with proof-of-work: a place only through the page's status
+                # call that carries the proof; here, only the place already held.
+                snap, place = await self.store.status(room.name, visitor)
+            else:
+                snap, place = await self.store.join(room.name, visitor, address,
+                                                    may_pass=room.route.may_pass_when_idle)
         except StoreUnavailable:
             metrics.REDIS_ERRORS.inc()
             metrics.join_counted(room.name, "unavailable")
             await self.unavailable(send, room, as_json, head_only, extra, scope)
+            return
+        if place.code == Code.NONE and not snap.settings.closed and room.join_proof_bits:
+            metrics.join_counted(room.name, "no_proof")
+            await self.arriving(scope, send, room, visitor, as_json, head_only, extra)
             return
         if place.code == Code.ADMITTED:
             metrics.join_counted(room.name, "admitted")
@@ -162,6 +176,28 @@ class Gate:
             body = self.pages.queue(st, room, _self_url(scope), lang, refresh)
             await respond(send, 200, body, [*self.pages.headers(room, lang, secure), *extra],
                           head_only)
+
+    async def arriving(self, scope: Scope, send: Send, room: RoomConfig, visitor: str,
+                       as_json: bool, head_only: bool, extra: Headers) -> None:
+        """The answer without a place: the page (or JSON) that sends the cookie back at
+        once, with the visitor's proof-of-work challenge in a room that asks for one."""
+        secure = scope.get("scheme") == "https"
+        now_ms = int(time.time() * 1000)
+        bits = room.join_proof_bits
+        challenge = proof.challenge(self.tickets.proof_key, room.name, visitor) if bits else ""
+        if as_json:
+            body = status_mod.without_place(room.name, room.tz, now_ms, ARRIVING_REFRESH)
+            if bits:
+                body["proof"] = {"challenge": challenge, "bits": bits}
+            await respond_json(send, 200, body,
+                               [*security_headers(secure, beside_no_store=True), *extra],
+                               head_only)
+            return
+        lang, refresh = page_choices(scope)
+        page = self.pages.arriving(room, _self_url(scope), now_ms, lang, refresh,
+                                   challenge, bits)
+        await respond(send, 200, page, [*self.pages.headers(room, lang, secure), *extra],
+                      head_only)
 
     async def unavailable(self, send: Send, room: RoomConfig, as_json: bool, head_only: bool,
                           extra: Headers, scope: Scope) -> None:

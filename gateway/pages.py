@@ -23,7 +23,7 @@ from markupsafe import Markup, escape
 
 from gateway import i18n
 from gateway.http import HTML_TYPE, NO_STORE, Headers
-from gateway.rooms import RoomConfig
+from gateway.rooms import RoomConfig, iso_from_ms
 from gateway.status import State, Status
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'{style}; "
@@ -40,6 +40,9 @@ SECURE_HEADERS: Headers = [*SECURITY_HEADERS, HSTS]
 REFRESH_COOKIE = "sluis_refresh"
 PREFS_PATH = "/_sluis/prefs"
 DAY_SECONDS = 86_400
+# Seconds before a page without a place reloads itself without JS (with the cookie).
+ARRIVING_REFRESH = 1
+PROOF_REFRESH = 60
 
 _MARK = "\x00"
 _SPECIAL = re.compile(r"[<>&\"'\x00]")
@@ -260,7 +263,8 @@ class Pages:
         }
         shape: dict[str, Any] = {"state": s.state, "refresh_on": refresh, "ahead_kind": "",
                                  "eta_kind": "", "far": False, "has_seed": s.seed is not None,
-                                 "has_hash": bool(s.seed_sha256)}
+                                 "has_hash": bool(s.seed_sha256), "arriving": False,
+                                 "proof_on": False}
         if s.state in (State.QUEUED, State.PAUSED):
             ahead = s.ahead or 0
             kind, low, high = eta_shape(s.eta.low, s.eta.high)
@@ -276,6 +280,27 @@ class Pages:
             values.update(opens_at=s.opens_at or "", opens_day=day, opens_time=clock,
                           opens_ms=s.opens_at_ms, countdown=_countdown(opens_in),
                           seed_sha256=s.seed_sha256 or "")
+        return self._skeleton("queue.html", room, lang, shape).fill(values)
+
+    def arriving(self, room: RoomConfig, check_url: str, now_ms: int, lang: str = "nl",
+                 refresh: bool = True, challenge: str = "", proof_bits: int = 0) -> bytes:
+        """The first answer to a browser without a visitor cookie: the cookie goes with
+        it, the place comes when the browser brings the cookie back (the page's first
+        status call, or the refresh a second later). Needs no store."""
+        seconds = now_ms // 1000
+        values: dict[str, object] = {
+            "check_url": check_url, "next": _quoted(check_url),
+            # Without scripting a room with proof-of-work cannot be joined: no fast loop.
+            "refresh": PROOF_REFRESH if proof_bits else ARRIVING_REFRESH,
+            "proof": challenge, "proof_bits": proof_bits,
+            "updated_at": iso_from_ms(now_ms, room.tz) or "",
+            "updated_clock": i18n.clock(seconds, lang, room.tz), "now_ms": now_ms,
+            "grace_min": 1,
+        }
+        shape: dict[str, Any] = {"state": State.NONE, "refresh_on": refresh, "ahead_kind": "",
+                                 "eta_kind": "", "far": False, "has_seed": False,
+                                 "has_hash": False, "arriving": True,
+                                 "proof_on": bool(proof_bits)}
         return self._skeleton("queue.html", room, lang, shape).fill(values)
 
     def unavailable(self, room: RoomConfig, retry_after: int, check_url: str,

@@ -104,12 +104,14 @@ def build(room: str, tz: ZoneInfo, snap: RoomSnapshot, place: Place,
     )
 
 
-def without_place(room: str, tz: ZoneInfo, now_ms: int) -> dict[str, Any]:
-    """The answer for a request without a (valid) visitor cookie: no Redis needed."""
+def without_place(room: str, tz: ZoneInfo, now_ms: int, poll_after: int = 10) -> dict[str, Any]:
+    """The answer for a request without a (valid) visitor cookie: no Redis needed. On the
+    first answer of the queue page, which sets the cookie, `poll_after` is short: the
+    place comes with the next request that brings the cookie back."""
     return {
         "room": room, "state": State.NONE.value, "position": None, "ahead": None,
         "queue_length": None, "eta_seconds": None, "eta_low_seconds": None,
-        "eta_high_seconds": None, "opens_at": None, "poll_after_seconds": 10,
+        "eta_high_seconds": None, "opens_at": None, "poll_after_seconds": poll_after,
         "draw": {"seed_sha256": None, "seed": None},
         "updated_at": iso_from_ms(now_ms, tz),
     }

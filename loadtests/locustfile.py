@@ -119,8 +119,22 @@ class Visitor(FastHttpUser):
 
     # -- the steps --------------------------------------------------------------------
 
+    def arrive(self) -> bool:
+        """The first request: the queue page's answer hands out the visitor cookie, and
+        the place comes with the next request that brings it back (as a browser does)."""
+        with self.client.get(JOIN_PATH, headers=self.headers(), name="arrive",
+                             catch_response=True) as r:
+            body = _json(r)
+            if r.status_code != 200 or body is None or body.get("state") != "none":
+                r.failure(f"arrival answered {r.status_code}")
+                self.rec["join_error"] = r.status_code
+                return False
+            return True
+
     def join(self) -> dict[str, Any] | None:
-        """The first request; answers the queue JSON, or the site when let in at once."""
+        """Takes the place; answers the queue JSON, or the site when let in at once."""
+        if not self.arrive():
+            return None
         self.rec["join_sent"] = time.time()
         with self.client.get(JOIN_PATH, headers=self.headers(), name="join",
                              catch_response=True) as r:
@@ -351,8 +365,9 @@ class Bot(FastHttpUser):
                 r.success()
 
     def note_place(self, r: Any) -> dict[str, Any] | None:
-        """A bot's request without a visitor cookie takes a place it never comes back to:
-        recorded, for the simulator's comparison (it holds a slot if admitted in time)."""
+        """A bot's request without a visitor cookie gets the cookie and no place; should
+        one ever get a place it never comes back to, it is recorded, for the simulator's
+        comparison (it would hold a slot if admitted in time)."""
         body = _json(r)
         if body is not None and body.get("state") in WAITING:
             _records.append({"kind": "silent", "join_sent": time.time(),

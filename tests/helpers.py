@@ -61,3 +61,17 @@ async def gateway_client(settings: Settings, backend_app: Any | None = None
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://sluis.test") as client:
             yield app, client
+
+
+async def arrive(client: httpx.AsyncClient, path: str = "/", method: str = "GET",
+                 **kwargs: Any) -> httpx.Response:
+    """A browser's first visit: the first answer hands out the visitor cookie and no
+    place (the "one moment" page); the request that brings the cookie back takes the
+    place, and its answer is returned. `client` must keep cookies (httpx does)."""
+    first = await client.request(method, path, **kwargs)
+    assert first.status_code == 200, first.status_code
+    assert "sluis_visitor=" in first.headers.get("set-cookie", ""), first.headers
+    if "application/json" in first.headers.get("content-type", ""):
+        body = first.json()
+        assert body["state"] == "none" and body["position"] is None, body
+    return await client.request(method, path, **kwargs)

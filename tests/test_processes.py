@@ -36,6 +36,8 @@ def test_join_wait_admitted_forwarded_through_uvicorn_and_a_worker(redis_url: st
         w = worker(env, tmp_path, "worker")
         try:
             with gateway(env, tmp_path) as url, httpx.Client(base_url=url) as parent:
+                first = parent.get("/kampen/inschrijven")  # the cookie, no place yet
+                assert first.status_code == 200 and "Een ogenblik" in first.text
                 page = parent.get("/kampen/inschrijven")
                 assert page.status_code == 200 and "nummer <strong>1</strong>" in page.text
                 assert parent.get("/_sluis/status?room=zomerkampen").json()["state"] == "queued"
@@ -114,12 +116,17 @@ def test_several_gateway_processes_report_the_same_counts(redis_url: str,
     with gateway(env, tmp_path, workers=2) as url:
         joins = 40
         for _ in range(joins):  # a new connection each: uvicorn spreads them over both
-            assert httpx.get(url + "/", headers={"accept": "application/json"}).status_code == 200
+            # The first answer hands out the cookie; bringing it back takes the place.
+            first = httpx.get(url + "/", headers={"accept": "application/json"})
+            assert first.status_code == 200
+            assert httpx.get(url + "/", headers={"accept": "application/json"},
+                             cookies=first.cookies).status_code == 200
         for _ in range(6):
             text = httpx.get(url + "/_sluis/metrics").text
-            counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                          if line.startswith("sluis_joins_total{"))
-            assert counted == joins
+            counted = {line.split("result=")[1].split(",")[0].strip('"'):
+                       float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("sluis_joins_total{")}
+            assert counted == {"arriving": joins, "queued": joins}
             assert 'sluis_queue_length{room="zomerkampen"} 40.0' in text
     # Both processes counted into the shared folder (each writes its build info there).
     assert len(list((tmp_path / "metrics").glob("gauge_max_*.db"))) == 2

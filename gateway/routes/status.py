@@ -1,24 +1,35 @@
 """GET /_sluis/status: the visitor's state as JSON. The hot path of a waiting room:
-pure ASGI, one coalesced store call, no cookie written unless the visitor was admitted."""
+pure ASGI, one coalesced store call, no cookie written unless the visitor was admitted.
+
+The queue page's first answer only hands out the visitor cookie; the place is made by
+the next request that brings it back: the page's first status call, which asks for it
+with `join=1`, or the page's refresh. A client that never keeps the cookie never gets
+a place. Without `join=1` the status call only looks."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from urllib.parse import parse_qs
 
-from gateway import metrics
+from gateway import metrics, proof
 from gateway import status as status_mod
-from gateway.http import cookies, respond_json, set_cookie
+from gateway.http import Network, client_address, cookies, respond_json, set_cookie
 from gateway.pages import security_headers
 from gateway.routing import Rooms
-from gateway.store import Store, StoreUnavailable
+from gateway.store import Code, Store, StoreUnavailable
 from gateway.tickets import ADMISSION_COOKIE, VISITOR_COOKIE, Tickets
 from gateway.types import Receive, Scope, Send
 
+# What a visitor over the per-address join limit is told to wait (the limit's window).
+LIMITED_RETRY = 60
+
 
 class StatusRoute:
-    def __init__(self, store: Store, tickets: Tickets, rooms: Rooms) -> None:
+    def __init__(self, store: Store, tickets: Tickets, rooms: Rooms,
+                 trusted_proxies: Sequence[Network] = ()) -> None:
         self.store = store
+        self.trusted = trusted_proxies
         self.tickets = tickets
         self.rooms = rooms
 
@@ -31,11 +42,16 @@ class StatusRoute:
             return
         query = scope.get("query_string", b"")
         name = None
+        join = False
+        nonce = ""
         if query.startswith(b"room=") and b"&" not in query and b"%" not in query:
             name = query[5:].decode("latin-1")  # the usual form, without parsing
         elif query:
-            values = parse_qs(query.decode("latin-1")).get("room")
+            fields = parse_qs(query.decode("latin-1"))
+            values = fields.get("room")
             name = values[0] if values else None
+            join = fields.get("join") == ["1"]
+            nonce = fields.get("proof", [""])[0]
         room = self.rooms.by_name(name)
         if room is None:
             await respond_json(send, 404, {"error": "unknown_room"}, guard, head_only)
@@ -48,6 +64,33 @@ class StatusRoute:
             return
         try:
             snap, place = await self.store.status(room.name, visitor)
+            if join and place.code == Code.NONE and not snap.settings.closed and \
+                    room.join_proof_bits and not proof.verify(
+                        proof.challenge(self.tickets.proof_key, room.name, visitor), nonce,
+                        room.join_proof_bits):
+                # This room asks for proof-of-work before a place: the page solves the
+                # challenge it came with and sends the nonce along.
+                metrics.join_counted(room.name, "no_proof")
+                await respond_json(send, 403, {
+                    "room": room.name, "error": "proof_required",
+                    "proof": {"challenge": proof.challenge(self.tickets.proof_key, room.name,
+                                                           visitor),
+                              "bits": room.join_proof_bits}}, guard, head_only)
+                return
+            if join and place.code == Code.NONE and not snap.settings.closed:
+                # The queue page's first call, bringing back the cookie the page came
+                # with: this is where a new visitor's place is made (idempotent, like
+                # every join). Without `join=1` a lost place shows as "none".
+                address = client_address(scope.get("client"), scope["headers"], self.trusted)
+                snap, place = await self.store.join(room.name, visitor, address,
+                                                    may_pass=room.route.may_pass_when_idle)
+                metrics.join_counted(room.name, place.code.name.lower())
+                if place.code == Code.LIMITED:
+                    await respond_json(send, 429, {
+                        "room": room.name, "error": "too_many_joins",
+                        "retry_after_seconds": LIMITED_RETRY, "poll_after_seconds": LIMITED_RETRY},
+                        [*guard, (b"retry-after", str(LIMITED_RETRY).encode())], head_only)
+                    return
         except StoreUnavailable:
             metrics.REDIS_ERRORS.inc()
             await respond_json(send, 503, {

@@ -9,6 +9,12 @@
   var d = root.dataset;
   var refreshOn = d.refresh === "on";
   var statusUrl = "/_sluis/status?room=" + encodeURIComponent(d.room);
+  // The first page of a new visitor: the place is made by the first status call,
+  // which brings back the cookie this page came with.
+  var arriving = d.arriving === "1";
+  var misses = 0;
+  // A room with proof-of-work: that first call carries a solved nonce (proof.js).
+  var nonce = null;
   var timer = null;
   var dueAt = 0;
   var failures = 0;
@@ -141,7 +147,17 @@
 
   function poll() {
     timer = null;
-    fetch(statusUrl, { credentials: "same-origin", cache: "no-store",
+    if (arriving && d.proof && nonce === null) {
+      if (!window.sluisProof) return;
+      window.sluisProof(d.proof, Number(d.proofBits)).then(function (found) {
+        nonce = found;
+        poll();
+      });
+      return;
+    }
+    var url = arriving ? statusUrl + "&join=1" : statusUrl;
+    if (nonce !== null) url += "&proof=" + encodeURIComponent(nonce);
+    fetch(url, { credentials: "same-origin", cache: "no-store",
       headers: { accept: "application/json" } })
       .then(function (r) {
         return r.json().then(function (body) { return [r.status, body]; });
@@ -149,6 +165,12 @@
       .then(function (pair) {
         var code = pair[0], s = pair[1];
         var wait = Math.max(1, Number(s.poll_after_seconds) || 5);
+        if (code === 429 && d.kind === "queue") {
+          // Too many new places from this address: the page says so and when to retry.
+          changed();
+          if (!refreshOn) schedule(wait);
+          return;
+        }
         if (code !== 200) {
           failures += 1;
           say(d.lost);
@@ -169,6 +191,13 @@
           return;
         }
         if (s.state === "none") {
+          if (arriving) {
+            // The status call came without the cookie: the browser refuses it.
+            misses += 1;
+            say(d.nocookie);
+            schedule(Math.min(60, 5 * misses));
+            return;
+          }
           // The place was lost (or the cookie): the page itself gives a new one.
           changed();
           return;
@@ -217,5 +246,5 @@
     if (refreshOn) setTimeout(function () { window.location.reload(); }, Number(d.poll) * 1000);
     return;
   }
-  schedule(Math.max(1, Number(d.poll) || 5));
+  schedule(arriving ? 0 : Math.max(1, Number(d.poll) || 5));
 })();

@@ -16,7 +16,7 @@ from gateway.app import create_app
 from gateway.rooms import LiveSettings, RoomConfig, RoomSettingsError, load_rooms
 from gateway.settings import Settings
 from tests.conftest import ADMIN_TOKEN, make_settings
-from tests.helpers import gateway_client, running, upstream_app
+from tests.helpers import arrive, gateway_client, running, upstream_app
 
 JSON = {"accept": "application/json"}
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -66,7 +66,7 @@ async def test_rooms_by_path_prefix_and_by_host(redis_url: str, tmp_path: Path) 
     async with gateway_client(settings_for(redis_url, tmp_path)) as (_, client):
         async def room_of(path: str, host: str = "sluis.test") -> str:
             client.cookies.clear()
-            r = await client.get(path, headers={**JSON, "host": host})
+            r = await arrive(client, path, headers={**JSON, "host": host})
             assert r.status_code == 200, (path, host, r.text)
             return str(r.json()["room"])
 
@@ -90,11 +90,11 @@ async def test_bypass_by_address_or_header_secret_passes_without_a_place(
     async with gateway_client(settings_for(redis_url, tmp_path)) as (_, client):
         r = await client.get("/", headers={**swim, "x-sluis-bypass": SECRET})
         assert r.json()["reached"] == "upstream" and r.json()["admission"]
-        r = await client.get("/", headers={**swim, "x-sluis-bypass": "wrong-secret-000000000"})
-        assert "upstream" not in r.text and "sluis_visitor" in r.cookies
+        r = await arrive(client, "/", headers={**swim, "x-sluis-bypass": "wrong-secret-000000000"})
+        assert "upstream" not in r.text and "sluis_visitor" in client.cookies
         # The bypass header of one room opens no other.
         client.cookies.clear()
-        r = await client.get("/kampen", headers={"x-sluis-bypass": SECRET, **JSON})
+        r = await arrive(client, "/kampen", headers={"x-sluis-bypass": SECRET, **JSON})
         assert r.json()["state"] == "queued"
         room = (await client.get("/_sluis/admin/api/rooms/zwemmen", headers=AUTH)).json()
         assert room["queued"] == 1 and room["active"] == 0
@@ -121,7 +121,7 @@ async def test_passthrough_counts_and_queues_nobody(redis_url: str, tmp_path: Pa
 
 async def test_queue_all_queues_even_in_an_idle_room(redis_url: str, tmp_path: Path) -> None:
     async with gateway_client(settings_for(redis_url, tmp_path)) as (_, client):
-        r = await client.get("/streng", headers=JSON)
+        r = await arrive(client, "/streng", headers=JSON)
         assert r.json()["state"] == "queued" and r.json()["position"] == 1
         room = (await client.get("/_sluis/admin/api/rooms/streng", headers=AUTH)).json()
         assert room["active"] == 0 and room["max_active"] == 100  # room to spare, still queued
@@ -132,7 +132,7 @@ async def test_after_a_scheduled_closing_nobody_new_joins(redis_url: str, tmp_pa
     settings = dataclasses.replace(make_settings(redis_url, tmp_path),
                                    rooms=(RoomConfig(name="default", initial=initial),))
     async with gateway_client(settings) as (_, client):
-        first = await client.get("/", headers=JSON)
+        first = await arrive(client, "/", headers=JSON)
         assert first.json()["state"] == "queued"
         closes = datetime.fromtimestamp(time.time() + 1.0, UTC).isoformat()
         r = await client.patch("/_sluis/admin/api/rooms/default", headers=AUTH,
@@ -142,7 +142,7 @@ async def test_after_a_scheduled_closing_nobody_new_joins(redis_url: str, tmp_pa
         kept = await client.get("/", headers=JSON)  # already in line: keeps the place
         assert kept.json()["state"] == "queued" and kept.json()["position"] == 1
         client.cookies.clear()
-        late = await client.get("/", headers=JSON)
+        late = await arrive(client, "/", headers=JSON)
         assert late.json()["state"] == "closed" and late.json()["position"] is None
         room = (await client.get("/_sluis/admin/api/rooms/default", headers=AUTH)).json()
         assert room["state"] == "closed" and room["queued"] == 1 and room["joined_total"] == 1

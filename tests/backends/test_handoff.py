@@ -31,6 +31,8 @@ async def handoff_token(redis_url: str, tmp: Path) -> tuple[str, str]:
     async with running(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://sluis.test") as c:
+            first = await c.get("/zwemmen/slots?dag=za")  # the cookie, no place yet
+            assert first.status_code == 200 and 'data-arriving="1"' in first.text
             r = await c.get("/zwemmen/slots?dag=za")
     assert r.status_code == 303
     assert r.headers["referrer-policy"] == "no-referrer"

@@ -81,7 +81,11 @@ async function positionOf(page) {
 async function journey() {
   await admin({ rate_per_minute: 0, max_active: 0 });
   for (let i = 0; i < 3; i++) {
-    const r = await fetch(PAGE, { headers: { accept: "application/json" } });
+    // The first answer hands out the cookie; bringing it back takes the place.
+    const first = await fetch(PAGE, { headers: { accept: "application/json" } });
+    check((await first.json()).state === "none", "the first answer holds no place yet");
+    const cookie = first.headers.get("set-cookie").split(";")[0];
+    const r = await fetch(PAGE, { headers: { accept: "application/json", cookie } });
     check((await r.json()).position === i + 1, "the other visitors take places 1 to 3");
   }
   const b = await browser();
@@ -147,11 +151,13 @@ async function nojs() {
     const page = await ctx.newPage();
     let loads = 0;
     page.on("load", () => { loads += 1; });
-    await page.goto(PAGE);
-    await page.waitForFunction(() => true);
+    const first = await page.goto(PAGE);
+    check((await first.text()).includes("Een ogenblik"), "the first answer: a place is coming");
     const start = Date.now();
     while (loads < 2 && Date.now() - start < 10000) await sleep(100);
     check(loads >= 2, "the page refreshed by itself without JavaScript");
+    await page.waitForLoadState();
+    check(await positionOf(page) === 1, "the refresh brought the cookie back: number 1");
     await page.getByRole("link", { name: "Automatisch bijwerken stoppen" }).click();
     await page.waitForURL(PAGE);
     check((await page.content()).includes('data-refresh="off"'), "updates are off");
@@ -219,7 +225,47 @@ async function states() {
       await axe(page, name);
       await ctx.close();
     }
-    await admin({ closed: false });
+    await admin({ closed: false, rate_per_minute: 0, max_active: 0 });
+    // A browser that refuses cookies: the page says why it cannot hold a place.
+    const ctx = await context(b);
+    const page = await ctx.newPage();
+    // Its status calls arrive without the cookie (sent from here, outside the browser).
+    await page.route((url) => url.pathname === "/_sluis/status", async (route) => {
+      const r = await fetch(route.request().url(), { headers: { accept: "application/json" } });
+      await route.fulfill({ status: r.status, contentType: "application/json",
+        body: await r.text() });
+    });
+    await page.goto(PAGE);
+    await page.locator("#note", { hasText: "cookie" }).waitFor({ timeout: 10000 });
+    check(await positionOf(page) === null, "no place without the cookie");
+    await shots(page, "no-cookie");
+    await axe(page, "no-cookie");
+    await ctx.close();
+  } finally {
+    await b.close();
+  }
+}
+
+// A room with proof-of-work: the page solves its challenge, then gets its place; a
+// request that brings the cookie back without a proof gets none.
+async function proof() {
+  const url = BASE + "/bewijs/zwembad";
+  const bare = await fetch(url, { headers: { accept: "application/json" } });
+  const body = await bare.json();
+  check(body.state === "none" && body.proof && body.proof.bits === 12, "the challenge is named");
+  const cookie = bare.headers.get("set-cookie").split(";")[0];
+  const again = await fetch(url, { headers: { accept: "application/json", cookie } });
+  check((await again.json()).state === "none", "no place without the proof");
+  const b = await browser();
+  try {
+    const ctx = await context(b);
+    const page = await ctx.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(url);
+    await page.locator("#position-line strong").waitFor({ timeout: 20000 });
+    found.proof_position = await positionOf(page);
+    check(errors.length === 0, `no script errors: ${errors}`);
   } finally {
     await b.close();
   }
@@ -231,6 +277,9 @@ async function unavailable() {
   try {
     const ctx = await context(b);
     const page = await ctx.newPage();
+    // The first answer needs no Redis; the request that takes the place does.
+    const first = await page.goto(PAGE);
+    check(first.status() === 200, `the first answer needs no Redis, got ${first.status()}`);
     const r = await page.goto(PAGE);
     check(r.status() === 503, `503 while Redis is away, got ${r.status()}`);
     check((await page.content()).includes("Houd deze pagina open"), "the calm text");
@@ -241,7 +290,7 @@ async function unavailable() {
   }
 }
 
-const scenarios = { journey, nojs, language, states, unavailable };
+const scenarios = { journey, nojs, language, states, unavailable, proof };
 const name = process.argv[2];
 try {
   check(name in scenarios, `unknown scenario ${name}`);

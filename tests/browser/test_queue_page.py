@@ -32,6 +32,12 @@ intro = { nl = "Inschrijven voor de **zomerkampen** van de stad. [Meer info](htt
 rate_per_minute = 0
 max_active = 0
 session_seconds = 900
+
+[rooms.bewijs]
+paths = ["/bewijs"]
+join_proof_bits = 12
+rate_per_minute = 0
+max_active = 0
 """  # noqa: E501 - TOML tables stay on one line
 
 
@@ -139,7 +145,7 @@ def test_the_language_choice_sticks(sluis: dict[str, str], chromium: str,
 def test_every_state_passes_axe_and_is_photographed(sluis: dict[str, str], chromium: str,
                                                     node_modules: Path) -> None:
     result = run_scenario("states", sluis["url"], chromium, node_modules)
-    assert len(result["screenshots"]) == 6  # type: ignore[arg-type]
+    assert len(result["screenshots"]) == 8  # type: ignore[arg-type]
 
 
 def test_the_calm_503_while_redis_is_away(tmp_path: Path, chromium: str,
@@ -151,3 +157,9 @@ def test_the_calm_503_while_redis_is_away(tmp_path: Path, chromium: str,
                     SLUIS_ADMIN_TOKEN=ADMIN_TOKEN)
     with gateway(env, tmp_path) as url:
         run_scenario("unavailable", url, chromium, node_modules)
+
+
+def test_a_room_with_proof_of_work_places_a_browser_that_solves_it(
+        sluis: dict[str, str], chromium: str, node_modules: Path) -> None:
+    result = run_scenario("proof", sluis["url"], chromium, node_modules)
+    assert result["proof_position"] == 1  # type: ignore[index]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import ADMIN_TOKEN, make_settings
-from tests.helpers import gateway_client
+from tests.helpers import arrive, gateway_client
 
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 ROOM = "/_sluis/admin/api/rooms/default"
@@ -76,7 +76,7 @@ async def test_a_new_opening_may_not_jump_ahead_of_people_waiting(redis_url: str
                                                                   tmp_path: Path) -> None:
     settings = make_settings(redis_url, tmp_path, max_active=0)
     async with gateway_client(settings) as (_, client):
-        await client.get("/")
+        await arrive(client, "/")
         r = await client.patch(ROOM, headers=AUTH, json={"opens_at": "2099-01-01T09:00:00+01:00"})
         assert r.status_code == 422 and "waiting" in r.json()["reasons"]["opens_at"]
         assert (await client.get(ROOM, headers=AUTH)).json()["opens_at"] is None
@@ -88,7 +88,7 @@ async def test_scheduling_an_opening_publishes_the_seed_commitment(redis_url: st
         r = await client.patch(ROOM, headers=AUTH, json={"opens_at": "2099-01-01T09:00:00+01:00"})
         assert r.status_code == 200
         assert r.json()["opens_at"] == "2099-01-01T09:00:00+01:00"
-        page = await client.get("/", headers={"accept": "application/json"})
+        page = await arrive(client, "/", headers={"accept": "application/json"})
         body = page.json()
         assert body["state"] == "prequeue" and body["position"] is None
         assert body["opens_at"] == "2099-01-01T09:00:00+01:00"

@@ -18,7 +18,7 @@ from gateway.store import Store
 from gateway.tickets import Tickets
 from queue_worker.worker import Worker
 from tests.conftest import KEYS, make_settings
-from tests.helpers import gateway_client
+from tests.helpers import arrive, gateway_client
 
 JSON = {"accept": "application/json"}
 
@@ -65,12 +65,23 @@ async def test_a_visitor_waits_is_admitted_and_forwarded(redis_url: str, tmp_pat
         assert page.status_code == 200
         assert "text/html" in page.headers["content-type"]
         assert page.headers["cache-control"] == "no-store"
-        assert "Je bent nummer <strong>1</strong>" in page.text
+        # The first answer: the cookie, and no place until the browser brings it back.
+        assert "Een ogenblik" in page.text and 'data-arriving="1"' in page.text
+        assert (await store.view("default")).queued == 0
         cookie = page.cookies["sluis_visitor"]
         assert "HttpOnly" in page.headers["set-cookie"] and "SameSite=Lax" in page.headers[
             "set-cookie"]
-        status = (await client.get("/_sluis/status")).json()
+        looked = (await client.get("/_sluis/status?room=default")).json()
+        assert looked["state"] == "none"  # a status call without join=1 only looks
+        assert (await store.view("default")).queued == 0
+        status = (await client.get("/_sluis/status?room=default&join=1")).json()  # the page's
         assert status["state"] == "queued" and status["position"] == 1 and status["ahead"] == 0
+        again = (await client.get("/_sluis/status?join=1&room=default")).json()
+        assert again["position"] == 1 and (await store.view("default")).queued == 1
+        page = await client.get("/inschrijven")
+        assert "Je bent nummer <strong>1</strong>" in page.text
+        assert "set-cookie" not in page.headers
+        assert (await store.view("default")).queued == 1
         assert upstream.hits == []
 
         await admit_everyone(store, settings)
@@ -90,9 +101,10 @@ async def test_an_idle_room_lets_a_newcomer_straight_through(redis_url: str,
     settings = make_settings(redis_url, tmp_path, max_active=10)
     upstream = CountingUpstream()
     async with gateway_client(settings, upstream.app()) as (_, client):
-        r = await client.get("/kampen")
+        r = await arrive(client, "/kampen")
         assert r.json()["reached"] == "upstream"
-        assert {"sluis_visitor", "sluis_admission"} <= set(r.cookies)
+        assert {"sluis_visitor", "sluis_admission"} <= set(client.cookies)
+        assert "sluis_admission" in r.cookies
         assert len(upstream.hits) == 1
 
 
@@ -157,9 +169,9 @@ async def test_status_json_follows_the_contract(redis_url: str, tmp_path: Path,
     async with gateway_client(settings) as (_, client):
         for _ in range(3):
             client.cookies.clear()
-            await client.get("/", headers=JSON)
+            await arrive(client, "/", headers=JSON)
         client.cookies.clear()
-        r = await client.get("/", headers=JSON)  # the fourth in line
+        r = await arrive(client, "/", headers=JSON)  # the fourth in line
         body = r.json()
         assert body["state"] == "queued" and body["position"] == 4 and body["ahead"] == 3
         assert body["queue_length"] == 4
@@ -176,7 +188,7 @@ async def test_the_backend_ends_a_session_with_sluis_session_end(
     settings = make_settings(redis_url, tmp_path, max_active=5)
     upstream = CountingUpstream()
     async with gateway_client(settings, upstream.app()) as (_, client):
-        assert (await client.get("/start")).json()["reached"] == "upstream"
+        assert (await arrive(client, "/start")).json()["reached"] == "upstream"
         assert (await store.view("default")).active == 1
         done = await client.get("/checkout/done")
         assert "sluis-session" not in done.headers
@@ -189,7 +201,7 @@ async def test_an_admitted_session_is_renewed_by_use(redis_url: str, tmp_path: P
     settings = dataclasses.replace(make_settings(redis_url, tmp_path, max_active=5),
                                    renew_every_seconds=1)
     async with gateway_client(settings) as (_, client):
-        await client.get("/start")
+        await arrive(client, "/start")
         k_active = store.keys("default").active
         before = (await store.client.zrange(k_active, 0, -1, withscores=True))[0][1]
         await asyncio.sleep(1.1)

@@ -18,7 +18,7 @@ from gateway.rooms import Branding, RoomConfig, RoomSettingsError, load_rooms, p
 from gateway.status import State, Status
 from gateway.store.embedded import free_port
 from tests.conftest import ADMIN_TOKEN, make_settings
-from tests.helpers import gateway_client
+from tests.helpers import arrive, gateway_client
 
 JSON = {"accept": "application/json"}
 SECURITY = ("content-security-policy", "x-content-type-options", "referrer-policy")
@@ -59,7 +59,7 @@ def test_language_comes_from_the_choice_then_the_browser_then_dutch(
 
 async def test_the_page_speaks_the_browsers_language(redis_url: str, tmp_path: Path) -> None:
     async with gateway_client(make_settings(redis_url, tmp_path, max_active=0)) as (_, client):
-        page = await client.get("/", headers={"accept-language": "fr-BE,fr;q=0.9"})
+        page = await arrive(client, "/", headers={"accept-language": "fr-BE,fr;q=0.9"})
         assert '<html lang="fr">' in page.text
         assert "Vous êtes numéro <strong>1</strong>" in page.text
         assert page.headers["content-language"] == "fr"
@@ -234,6 +234,10 @@ async def test_the_503_and_429_pages_carry_the_security_headers(redis_url: str,
                                redis_url=f"redis://127.0.0.1:{free_port()}/0",
                                redis_timeout_seconds=0.5)
     async with gateway_client(down) as (_, client):
+        # The first answer needs no Redis; the place, on the next request, does.
+        first = await client.get("/", headers={"accept-language": "en"})
+        assert first.status_code == 200 and "One moment" in first.text
+        assert_secure(first.headers)
         page = await client.get("/", headers={"accept-language": "en"})
         assert page.status_code == 503 and "Keep this page open" in page.text
         assert_secure(page.headers)
@@ -244,15 +248,23 @@ async def test_the_503_and_429_pages_carry_the_security_headers(redis_url: str,
 
     limited = dataclasses.replace(make_settings(redis_url, tmp_path), joins_per_ip_per_minute=1)
     async with gateway_client(limited) as (_, client):
-        assert (await client.get("/")).status_code == 200
+        assert (await arrive(client, "/")).status_code == 200
         client.cookies.clear()
+        await client.get("/")
         page = await client.get("/")
         assert page.status_code == 429 and "Houd deze pagina open" in page.text
         assert_secure(page.headers)
         client.cookies.clear()
+        await client.get("/", headers=JSON)
         as_json = await client.get("/", headers=JSON)
         assert as_json.status_code == 429
         assert_secure(as_json.headers)
+        client.cookies.clear()
+        await client.get("/")
+        polled = await client.get("/_sluis/status?room=default&join=1")  # the page's first call
+        assert polled.status_code == 429 and polled.json()["error"] == "too_many_joins"
+        assert polled.headers["retry-after"] == "60"
+        assert_secure(polled.headers)
 
 
 # -- the refresh the visitor can stop -------------------------------------------------
@@ -283,6 +295,10 @@ async def test_the_page_refreshes_without_script_until_the_visitor_stops_it(
 
 async def test_the_page_url_answers_json_for_apps(redis_url: str, tmp_path: Path) -> None:
     async with gateway_client(make_settings(redis_url, tmp_path, max_active=0)) as (_, client):
+        first = await client.get("/inschrijven", headers=JSON)
+        assert first.headers["content-type"] == "application/json"
+        assert first.headers["cache-control"] == "no-store"
+        assert first.json()["state"] == "none" and first.json()["poll_after_seconds"] == 1
         r = await client.get("/inschrijven", headers=JSON)
         assert r.headers["content-type"] == "application/json"
         body = r.json()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from gateway.store.embedded import EmbeddedRedis
 from tests.conftest import make_settings
-from tests.helpers import gateway_client
+from tests.helpers import arrive, gateway_client
 
 JSON = {"accept": "application/json"}
 
@@ -17,10 +17,11 @@ async def test_redis_down_then_back(tmp_path: Path) -> None:
     try:
         settings = make_settings(server.url, tmp_path, max_active=1)
         async with gateway_client(settings) as (_, admitted):
-            assert (await admitted.get("/start")).json()["reached"] == "upstream"
+            assert (await arrive(admitted, "/start")).json()["reached"] == "upstream"
             async with gateway_client(settings) as (_, waiting):
-                first = await waiting.get("/", headers=JSON)
+                first = await arrive(waiting, "/", headers=JSON)
                 assert first.json()["position"] == 1
+                visitor_cookie = waiting.cookies["sluis_visitor"]
 
                 server.kill()  # a crash, not a clean stop
 
@@ -35,14 +36,16 @@ async def test_redis_down_then_back(tmp_path: Path) -> None:
                 assert (await waiting.get("/_sluis/readyz")).status_code == 503
                 # The admitted visitor's token needs no Redis.
                 assert (await admitted.get("/more")).json()["reached"] == "upstream"
+                # A newcomer gets the cookie (no Redis needed), then the calm 503.
                 waiting.cookies.clear()
                 newcomer = await waiting.get("/")
-                assert newcomer.status_code == 503 and "sluis_visitor" in newcomer.cookies
+                assert newcomer.status_code == 200 and "sluis_visitor" in newcomer.cookies
+                assert (await waiting.get("/")).status_code == 503
 
                 server.start()  # from its AOF
                 assert (await waiting.get("/_sluis/readyz")).status_code == 200
                 waiting.cookies.clear()
-                waiting.cookies.set("sluis_visitor", first.cookies["sluis_visitor"])
+                waiting.cookies.set("sluis_visitor", visitor_cookie)
                 back = await waiting.get("/_sluis/status")
                 assert back.status_code == 200 and back.json()["position"] == 1
     finally:
@@ -97,7 +100,7 @@ async def test_a_session_end_that_finds_redis_away_is_applied_when_it_returns(
     try:
         settings = make_settings(server.url, tmp_path, max_active=1)
         async with gateway_client(settings) as (_, client):
-            assert (await client.get("/start")).json()["reached"] == "upstream"
+            assert (await arrive(client, "/start")).json()["reached"] == "upstream"
             server.kill()
             done = await client.get("/checkout/done")  # the backend says Sluis-Session: end
             assert done.status_code == 200 and "sluis_admission=;" in done.headers["set-cookie"]

@@ -17,7 +17,7 @@ from gateway.settings import Settings
 from gateway.tickets import Tickets, new_visitor_id
 from queue_worker.worker import Worker
 from tests.conftest import KEYS, make_settings
-from tests.helpers import running
+from tests.helpers import arrive, running
 from tests.reliability.conftest import Figure
 from tests.reliability.support import JSON, CountingUpstream
 
@@ -55,8 +55,8 @@ async def breaker_run(app: SluisApp, settings: Settings, jars: list[dict[str, st
     line = []
     for i in range(WAITING):
         async with visitor_client(app, 100 + i) as c:
-            r = await c.get("/", headers=JSON)
-            line.append(r.cookies["sluis_visitor"])
+            await arrive(c, "/", headers=JSON)
+            line.append(c.cookies["sluis_visitor"])
 
     async def hit(i: int, jar: dict[str, str]) -> httpx.Response:
         async with visitor_client(app, i) as c:

@@ -59,9 +59,12 @@ async def test_every_answer_carries_its_security_headers_and_cookie_flags(
             where = "direct" if c.base_url.scheme == "https" else "balancer"
             c.cookies.clear()
             checks: list[tuple[str, httpx.Response, set[str]]] = []
+            checks.append(("arrival page", await c.get("/inschrijven"),
+                           {"csp", "no-store", "hsts"}))
             passed = await c.get("/inschrijven")  # idle: straight through, both cookies
             checks.append(("forwarded", passed, set()))
             c.cookies.clear()
+            await c.get("/inschrijven")
             checks.append(("queue page", await c.get("/inschrijven"),
                            {"csp", "no-store", "hsts"}))
             checks.append(("queue json", await c.get("/inschrijven", headers=JSON),
@@ -69,6 +72,7 @@ async def test_every_answer_carries_its_security_headers_and_cookie_flags(
             checks.append(("status", await c.get("/_sluis/status"), {"no-store", "hsts"}))
             for _ in range(3):
                 c.cookies.clear()
+                await c.get("/x")
                 last = await c.get("/x")
             checks.append(("limited", last, {"no-store", "csp", "hsts"}))
             checks.append(("livez", await c.get("/_sluis/livez"), {"hsts"}))

@@ -122,15 +122,16 @@ async def run_surge(base_url: str, count: int, *, room: str, path: str, deadline
         state = "none"
         while time.monotonic() < ends_at and not v.ended:
             if state == "none":
-                r = await get(client, path)  # the queue page in place: takes a place
+                # The queue page in place: the first answer gives the cookie, the
+                # request that brings it back takes the place.
+                r = await get(client, path)
                 if r is None or r.status_code != 200:
                     v.join_failures += 1
                     await asyncio.sleep(0.2)
                     continue
-                if v.joined_at is None:
-                    v.joined_at = time.monotonic()
                 body = r.json()
                 if body.get("reached") == "upstream":  # a free slot: let straight through
+                    v.joined_at = v.joined_at or time.monotonic()
                     v.admitted += 1
                     v.forwarded = True
                     await go_in(client, v)
@@ -139,6 +140,8 @@ async def run_surge(base_url: str, count: int, *, room: str, path: str, deadline
                 state = body.get("state", "none")
                 if state == "none":
                     continue
+                if v.joined_at is None:
+                    v.joined_at = time.monotonic()
             else:
                 await asyncio.sleep(poll_s)
                 r = await get(client, status_url)

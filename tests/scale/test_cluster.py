@@ -61,10 +61,13 @@ def test_the_whole_path_runs_on_a_three_master_cluster_with_rooms_on_different_s
                     assert httpx.get(url + "/_sluis/readyz").status_code == 200
                     parents = {room: httpx.Client(base_url=url) for room in rooms}
                     for room, parent in parents.items():
-                        page = parent.get(f"/{room}/inschrijven", headers=JSON)
-                        assert page.status_code == 200 and page.json()["state"] == "queued"
-                        status = parent.get(f"/_sluis/status?room={room}").json()
+                        first = parent.get(f"/{room}/inschrijven", headers=JSON)
+                        assert first.status_code == 200 and first.json()["state"] == "none"
+                        # The page's first status call brings the cookie back: the place.
+                        status = parent.get(f"/_sluis/status?room={room}&join=1").json()
                         assert (status["state"], status["position"]) == ("queued", 1)
+                        page = parent.get(f"/{room}/inschrijven", headers=JSON)
+                        assert page.status_code == 200 and page.json()["position"] == 1
                         patched = parent.patch(f"/_sluis/admin/api/rooms/{room}",
                                                headers=ADMIN,
                                                json={"rate_per_minute": 600, "max_active": 5})
