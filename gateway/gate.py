@@ -158,14 +158,15 @@ class Gate:
         if place.code == Code.LIMITED:
             metrics.join_counted(room.name, "limited")
             if as_json:
-                body = orjson.dumps({"room": room.name, "error": "too_many_joins",
-                                     "retry_after_seconds": 60})
+                body = orjson.dumps(status_mod.too_many_joins(room.name))
                 top = [(b"content-type", b"application/json"), *NO_STORE, *guard]
             else:
                 lang, refresh = page_choices(scope)
-                body = self.pages.limited(room, 60, _self_url(scope), lang, refresh)
+                body = self.pages.limited(room, status_mod.LIMITED_RETRY, _self_url(scope),
+                                          lang, refresh)
                 top = self.pages.headers(room, lang, secure)
-            await respond(send, 429, body, [*top, (b"retry-after", b"60"), *extra], head_only)
+            await respond(send, 429, body, [*top, status_mod.LIMITED_RETRY_HEADER, *extra],
+                          head_only)
             return
         metrics.join_counted(room.name, place.code.name.lower())
         st = status_mod.build(room.name, room.tz, snap, place)
@@ -321,11 +322,6 @@ def _self_url(scope: Scope) -> str:
     # One leading slash only: "//host/x" in a link would leave the site.
     path = "/" + raw.decode("latin-1").lstrip("/")
     return path + ("?" + query.decode("latin-1") if query else "")
-
-
-def _cookie_token(scope: Scope) -> str:
-    token: str = cookies(scope["headers"]).get(ADMISSION_COOKIE, "")
-    return token
 
 
 def _for_backend(headers: Headers, token: str | None) -> Headers:

@@ -115,3 +115,14 @@ def without_place(room: str, tz: ZoneInfo, now_ms: int, poll_after: int = 10) ->
         "draw": {"seed_sha256": None, "seed": None},
         "updated_at": iso_from_ms(now_ms, tz),
     }
+
+
+# What a visitor over the per-address join limit is told to wait: the limit's window.
+LIMITED_RETRY = 60
+LIMITED_RETRY_HEADER = (b"retry-after", str(LIMITED_RETRY).encode())
+
+
+def too_many_joins(room: str) -> dict[str, Any]:
+    """The JSON answer (429) for an address over the per-address join limit."""
+    return {"room": room, "error": "too_many_joins", "retry_after_seconds": LIMITED_RETRY,
+            "poll_after_seconds": LIMITED_RETRY}

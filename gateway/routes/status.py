@@ -21,9 +21,6 @@ from gateway.store import Code, Store, StoreUnavailable
 from gateway.tickets import ADMISSION_COOKIE, VISITOR_COOKIE, Tickets
 from gateway.types import Receive, Scope, Send
 
-# What a visitor over the per-address join limit is told to wait (the limit's window).
-LIMITED_RETRY = 60
-
 
 class StatusRoute:
     def __init__(self, store: Store, tickets: Tickets, rooms: Rooms,
@@ -64,32 +61,29 @@ class StatusRoute:
             return
         try:
             snap, place = await self.store.status(room.name, visitor)
-            if join and place.code == Code.NONE and not snap.settings.closed and \
-                    room.join_proof_bits and not proof.verify(
-                        proof.challenge(self.tickets.proof_key, room.name, visitor), nonce,
-                        room.join_proof_bits):
-                # This room asks for proof-of-work before a place: the page solves the
-                # challenge it came with and sends the nonce along.
-                metrics.join_counted(room.name, "no_proof")
-                await respond_json(send, 403, {
-                    "room": room.name, "error": "proof_required",
-                    "proof": {"challenge": proof.challenge(self.tickets.proof_key, room.name,
-                                                           visitor),
-                              "bits": room.join_proof_bits}}, guard, head_only)
-                return
             if join and place.code == Code.NONE and not snap.settings.closed:
                 # The queue page's first call, bringing back the cookie the page came
                 # with: this is where a new visitor's place is made (idempotent, like
                 # every join). Without `join=1` a lost place shows as "none".
+                bits = room.join_proof_bits
+                if bits:
+                    # This room asks for proof-of-work first: the page solves the
+                    # challenge it came with and sends the nonce along.
+                    challenge = proof.challenge(self.tickets.proof_key, room.name, visitor)
+                    if not proof.verify(challenge, nonce, bits):
+                        metrics.join_counted(room.name, "no_proof")
+                        await respond_json(send, 403, {
+                            "room": room.name, "error": "proof_required",
+                            "proof": {"challenge": challenge, "bits": bits}},
+                            guard, head_only)
+                        return
                 address = client_address(scope.get("client"), scope["headers"], self.trusted)
                 snap, place = await self.store.join(room.name, visitor, address,
                                                     may_pass=room.route.may_pass_when_idle)
                 metrics.join_counted(room.name, place.code.name.lower())
                 if place.code == Code.LIMITED:
-                    await respond_json(send, 429, {
-                        "room": room.name, "error": "too_many_joins",
-                        "retry_after_seconds": LIMITED_RETRY, "poll_after_seconds": LIMITED_RETRY},
-                        [*guard, (b"retry-after", str(LIMITED_RETRY).encode())], head_only)
+                    await respond_json(send, 429, status_mod.too_many_joins(room.name),
+                                       [*guard, status_mod.LIMITED_RETRY_HEADER], head_only)
                     return
         except StoreUnavailable:
             metrics.REDIS_ERRORS.inc()
