@@ -148,10 +148,16 @@
   function poll() {
     timer = null;
     if (arriving && d.proof && nonce === null) {
-      if (!window.sluisProof) return;
-      window.sluisProof(d.proof, Number(d.proofBits)).then(function (found) {
+      var solving = window.sluisProof ? window.sluisProof(d.proof, Number(d.proofBits))
+        : Promise.reject(new Error("proof.js did not load"));
+      solving.then(function (found) {
         nonce = found;
         poll();
+      }, function () {
+        // The solver is missing or failed: say so, and try again in a while.
+        failures += 1;
+        say(d.lost);
+        schedule(Math.min(60, 5 * failures));
       });
       return;
     }
