@@ -13,7 +13,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
-from babel.messages.pofile import read_po
+
+from backends.catalogs import read_catalogs
 
 LANGUAGES = ("nl", "fr", "en", "de")
 DEFAULT_LANGUAGE = "nl"
@@ -60,17 +61,7 @@ class Catalogs:
     """Every language's translations, loaded once; English is the text itself."""
 
     def __init__(self, directory: Path = LOCALES_DIR) -> None:
-        self.messages: dict[str, dict[str, str]] = {}
-        for lang in LANGUAGES:
-            path = directory / lang / "LC_MESSAGES" / "messages.po"
-            messages: dict[str, str] = {}
-            if path.exists():
-                with path.open("rb") as handle:
-                    catalog = read_po(handle, locale=BABEL_LOCALES[lang])
-                for message in catalog:
-                    if message.id and isinstance(message.id, str) and message.string:
-                        messages[message.id] = str(message.string)
-            self.messages[lang] = messages
+        self.messages = read_catalogs(directory, LANGUAGES, BABEL_LOCALES)
 
     def gettext(self, lang: str) -> functools.partial[str]:
         return functools.partial(_lookup, self.messages[lang])

@@ -14,8 +14,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_interval, format_time
-from babel.messages.pofile import read_po
 from babel.numbers import format_currency
+
+from backends.catalogs import read_catalogs
 
 log = logging.getLogger("sluis.internal.i18n")
 
@@ -62,17 +63,7 @@ class Catalogs:
     """Every language's translations, loaded once."""
 
     def __init__(self, directory: Path = LOCALES_DIR) -> None:
-        self._messages: dict[str, dict[str, str]] = {}
-        for lang in LANGUAGES:
-            path = directory / lang / "LC_MESSAGES" / "messages.po"
-            messages: dict[str, str] = {}
-            if path.exists():
-                with path.open("rb") as handle:
-                    catalog = read_po(handle, locale=BABEL_LOCALES[lang])
-                for message in catalog:
-                    if message.id and isinstance(message.id, str) and message.string:
-                        messages[message.id] = str(message.string)
-            self._messages[lang] = messages
+        self._messages = read_catalogs(directory, LANGUAGES, BABEL_LOCALES)
 
     def missing(self, lang: str, msgids: list[str]) -> list[str]:
         return [m for m in msgids if m not in self._messages[lang]]
