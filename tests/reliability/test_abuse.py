@@ -61,12 +61,10 @@ async def test_one_address_mass_joining_is_limited(redis_url: str, tmp_path: Pat
             for _ in range(100):
                 # A bot that keeps each new cookie just long enough to take a place.
                 bot.cookies.clear()
-                await bot.get("/", headers=JSON)
-                r = await bot.get("/", headers=JSON)
+                r = await arrive(bot, "/", headers=JSON)
                 codes.append(r.status_code)
             bot.cookies.clear()
-            await bot.get("/")
-            page = await bot.get("/")  # and the HTML answer of a limited address
+            page = await arrive(bot, "/")  # and the HTML answer of a limited address
         view = await app.state.store.view("default")
     figure(f"places from 100 joins of one address, a new cookie each (limit {LIMIT})",
            view.queued)

@@ -15,7 +15,7 @@ import httpx
 from gateway.app import SluisApp
 from gateway.settings import Settings
 from tests.conftest import ADMIN_TOKEN, make_settings
-from tests.helpers import gateway_client
+from tests.helpers import arrive, gateway_client
 from tests.reliability.conftest import Figure
 from tests.reliability.support import JSON
 
@@ -64,16 +64,14 @@ async def test_every_answer_carries_its_security_headers_and_cookie_flags(
             passed = await c.get("/inschrijven")  # idle: straight through, both cookies
             checks.append(("forwarded", passed, set()))
             c.cookies.clear()
-            await c.get("/inschrijven")
-            checks.append(("queue page", await c.get("/inschrijven"),
+            checks.append(("queue page", await arrive(c, "/inschrijven"),
                            {"csp", "no-store", "hsts"}))
             checks.append(("queue json", await c.get("/inschrijven", headers=JSON),
                            {"no-store", "hsts"}))
             checks.append(("status", await c.get("/_sluis/status"), {"no-store", "hsts"}))
             for _ in range(3):
                 c.cookies.clear()
-                await c.get("/x")
-                last = await c.get("/x")
+                last = await arrive(c, "/x")
             checks.append(("limited", last, {"no-store", "csp", "hsts"}))
             checks.append(("livez", await c.get("/_sluis/livez"), {"hsts"}))
             checks.append(("static", await c.get("/_sluis/static/sluis.css"), {"hsts"}))
