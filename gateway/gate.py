@@ -148,9 +148,10 @@ class Gate:
             return
         if place.code == Code.ADMITTED:
             metrics.join_counted(room.name, "admitted")
-            token = self.tickets.admission.issue(room.name, visitor, snap.settings.session_seconds)
+            seconds = snap.settings.first_window
+            token = self.tickets.admission.issue(room.name, visitor, seconds)
             extra.append((b"set-cookie", set_cookie(
-                ADMISSION_COOKIE, token, max_age=snap.settings.session_seconds, secure=secure)))
+                ADMISSION_COOKIE, token, max_age=seconds, secure=secure)))
             admission = self.tickets.admission.check(token)
             assert admission is not None
             await self.forward(scope, receive, send, room, visitor, admission, extra, token)

@@ -28,13 +28,17 @@ class RoomSettingsError(ValueError):
 
 # Live settings: stored in Redis, changed by operators, read by the worker every tick.
 LIVE_FIELDS = ("rate_per_minute", "max_active", "session_seconds", "paused", "opens_at",
-               "grace_seconds", "closed", "closes_at")
+               "grace_seconds", "closed", "closes_at", "idle_seconds")
 LIMITS = {
     "rate_per_minute": (0, 1_000_000),
     "max_active": (0, 10_000_000),
     "session_seconds": (30, 86_400),
     "grace_seconds": (30, 86_400),
+    "idle_seconds": (0, 86_400),
 }
+# An idle limit shorter than this would end sessions between two renewals of a visitor
+# who is still clicking (the gateway renews at most every few seconds).
+MIN_IDLE_SECONDS = 30
 # Each bit doubles the work: 24 bits is about 16 million tries, some 15 s in a desktop
 # browser (docs/benchmarks.md); the upper bound only stops a typo from locking out everyone.
 JOIN_PROOF_BITS = (0, 24)
@@ -50,6 +54,16 @@ class LiveSettings:
     grace_seconds: int = 300
     closed: bool = False
     closes_at_ms: int = 0  # 0: no scheduled closing; from then on no new joins
+    # A session ends after this long without a request (0: no idle limit); it never
+    # lasts longer than session_seconds from admission either way.
+    idle_seconds: int = 0
+
+    @property
+    def first_window(self) -> int:
+        """Seconds a fresh admission lasts before its first renewal."""
+        if self.idle_seconds:
+            return min(self.idle_seconds, self.session_seconds)
+        return self.session_seconds
 
     def as_redis(self) -> dict[str, str]:
         return {
@@ -61,6 +75,7 @@ class LiveSettings:
             "grace_seconds": str(self.grace_seconds),
             "closed": "1" if self.closed else "0",
             "closes_at": str(self.closes_at_ms),
+            "idle_seconds": str(self.idle_seconds),
         }
 
     @classmethod
@@ -81,6 +96,7 @@ class LiveSettings:
             grace_seconds=get("grace_seconds", d.grace_seconds),
             closed=bool(get("closed", 0)),
             closes_at_ms=get("closes_at", 0),
+            idle_seconds=get("idle_seconds", 0),
         )
 
     def public(self, tz: ZoneInfo) -> dict[str, Any]:
@@ -93,6 +109,7 @@ class LiveSettings:
             "grace_seconds": self.grace_seconds,
             "closed": self.closed,
             "closes_at": iso_from_ms(self.closes_at_ms, tz),
+            "idle_seconds": self.idle_seconds,
         }
 
 
@@ -215,6 +232,8 @@ def validate_changes(changes: Any) -> dict[str, int | bool]:
                 reasons[key] = "must be a whole number"
             elif not low <= value <= high:
                 reasons[key] = f"must be between {low} and {high}"
+            elif key == "idle_seconds" and 0 < value < MIN_IDLE_SECONDS:
+                reasons[key] = f"must be 0 (no idle limit) or at least {MIN_IDLE_SECONDS}"
             else:
                 out[key] = value
     if reasons:
@@ -237,6 +256,7 @@ def _room_from_table(name: str, table: Mapping[str, Any]) -> RoomConfig:
         grace_seconds=int(typed.get("grace_seconds", base.grace_seconds)),
         closed=bool(typed.get("closed", base.closed)),
         closes_at_ms=int(typed.get("closes_at", 0)),
+        idle_seconds=int(typed.get("idle_seconds", base.idle_seconds)),
     )
     timezone = str(table.get("timezone", "Europe/Brussels"))
     try:

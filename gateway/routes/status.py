@@ -95,7 +95,7 @@ class StatusRoute:
         extra = list(guard)
         if st.state is status_mod.State.ADMITTED and self.tickets.admission_for(
                 jar.get(ADMISSION_COOKIE), room.name, visitor) is None:
-            seconds = snap.settings.session_seconds
+            seconds = snap.settings.first_window
             token = self.tickets.admission.issue(room.name, visitor, seconds)
             extra.append((b"set-cookie", set_cookie(
                 ADMISSION_COOKIE, token, max_age=seconds, secure=scope.get("scheme") == "https")))

@@ -22,11 +22,13 @@ class RoomKeys:
     room: str
     settings: str   # hash: live settings (rate, max active, session, paused, opens_at, ...)
     state: str      # hash: counters, last sequence number, admission credit, draw seed,
-    #                 the breaker (breaker_open, breaker_since, breaker_reason)
+    #                 the breaker (breaker_open, breaker_since, breaker_reason), the
+    #                 inventory (inventory, inventory_until, inventory_source, ...)
     queue: str      # zset: visitor -> sequence number (arrival order after opening)
     prequeue: str   # zset: visitor -> draw number (random order, fixed by the seed)
     seen_prefix: str  # hashes seen_prefix + n: visitor -> last time they asked (s)
     active: str     # zset: visitor -> session expiry (ms)
+    started: str    # hash: visitor -> admission time (ms) of each live session
     leader: str     # string: the worker that leads this room, with a lease TTL
     audit: str      # list: JSON entries, newest first
     draw: str       # list: the drawn pre-queue as public tickets, in order
@@ -37,7 +39,8 @@ class RoomKeys:
 
     def line(self) -> list[str]:
         """The first KEYS of every script that reads or changes the line, in order."""
-        return [self.settings, self.state, self.queue, self.prequeue, self.active]
+        return [self.settings, self.state, self.queue, self.prequeue, self.active,
+                self.started]
 
     def health(self, second: int) -> str:
         """Hash of the backend's answers in one second (n, err, latency buckets)."""
@@ -63,6 +66,7 @@ def room_keys(room: str) -> RoomKeys:
         prequeue=f"{tag}:prequeue",
         seen_prefix=f"{tag}:seen:",
         active=f"{tag}:active",
+        started=f"{tag}:started",
         leader=f"{tag}:leader",
         audit=f"{tag}:audit",
         draw=f"{tag}:draw",

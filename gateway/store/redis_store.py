@@ -62,6 +62,13 @@ class RoomSnapshot:
     rate_low: float | None
     rate_high: float | None
     admitted_total: int
+    # Places left as the room's inventory source last reported them; None when the room
+    # has no source or the figure is unknown or void.
+    places_left: int | None = None
+
+    @property
+    def sold_out(self) -> bool:
+        return self.places_left is not None and self.places_left <= 0
 
     @property
     def waiting(self) -> int:
@@ -91,6 +98,19 @@ class RoomView:
     breaker_open: bool = False
     breaker_since_ms: int = 0
     breaker_reason: str = ""
+    # The inventory source's last figure (None: no source, or unknown or void now).
+    inventory_remaining: int | None = None
+    inventory_source: str | None = None
+
+    @property
+    def sold_out(self) -> bool:
+        return self.inventory_remaining is not None and self.inventory_remaining <= 0
+
+    @property
+    def mean_session_seconds(self) -> float | None:
+        """The measured mean length of the sessions that ended, None before the first."""
+        n = self.counters.get("sessions_measured_total", 0)
+        return self.counters.get("session_ms_total", 0) / n / 1000 if n else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +162,15 @@ def _settings(raw: Sequence[Any]) -> LiveSettings:
     return LiveSettings.from_redis(dict(zip(LIVE_FIELDS, raw, strict=True)))
 
 
+def _places_left(inventory: Any, until: Any, now_ms: int) -> int | None:
+    """The inventory figure as the scripts keep it, None when absent or void by now."""
+    left = _text(inventory)
+    if not left:
+        return None
+    valid = int(_text(until) or 0)
+    return None if 0 < valid <= now_ms else int(left)
+
+
 def _snapshot(head: Sequence[Any]) -> RoomSnapshot:
     now_ms, pre_len, q_len, settings_raw, state = head[:5]
     settings = _settings(settings_raw)
@@ -156,6 +185,7 @@ def _snapshot(head: Sequence[Any]) -> RoomSnapshot:
         seed_sha256=_text(state[0]), seed=_text(state[1]),
         rate_measured=_float(state[2]), rate_low=_float(state[3]), rate_high=_float(state[4]),
         admitted_total=int(state[5] or 0),
+        places_left=_places_left(state[7], state[8], int(now_ms)) if len(state) > 8 else None,
     )
 
 
@@ -260,12 +290,14 @@ class Store:
     async def renew(self, room: str, visitor: str) -> int:
         """Slide a live session forward; its length in seconds, or 0 when it has ended."""
         k = self.keys(room)
-        return int(await self.scripts.renew(keys=[k.settings, k.active], args=[visitor]))
+        return int(await self.scripts.renew(keys=[k.settings, k.active, k.started],
+                                            args=[visitor]))
 
     @_translate
     async def end_session(self, room: str, visitor: str) -> bool:
         k = self.keys(room)
-        return bool(await self.scripts.end_session(keys=[k.state, k.active], args=[visitor]))
+        return bool(await self.scripts.end_session(keys=[k.state, k.active, k.started],
+                                                   args=[visitor]))
 
     # -- rooms ----------------------------------------------------------------------
 
@@ -316,6 +348,9 @@ class Store:
             breaker_open=st.get("breaker_open") == "1",
             breaker_since_ms=int(st.get("breaker_since") or 0),
             breaker_reason=st.get("breaker_reason", ""),
+            inventory_remaining=_places_left(st.get("inventory"), st.get("inventory_until"),
+                                             now_ms),
+            inventory_source=st.get("inventory_source") or None,
         )
 
     @_translate
@@ -433,6 +468,24 @@ class Store:
             raise NotLeader("lease lost")
         return res == 1
 
+    # -- the room's inventory --------------------------------------------------------------
+
+    @_translate
+    async def set_inventory(self, room: str, places_left: int | None, source: str, *,
+                            hold_ms: int = 0, worker: str = "") -> bool:
+        """Record the places left that the room's inventory source reports (None: unknown
+        now). `worker`, when given, must hold the room's lease. True when the room turned
+        sold out, or back."""
+        k = self.keys(room)
+        at = datetime.now().astimezone().isoformat(timespec="seconds")
+        res = int(await self.scripts.inventory(
+            keys=[k.state, k.audit, k.leader],
+            args=[worker, "" if places_left is None else max(0, places_left), hold_ms, source,
+                  at]))
+        if res < 0:
+            raise NotLeader("lease lost")
+        return res == 1
+
     # -- operators: drain, and the dashboard's series -------------------------------------
 
     @_translate
@@ -440,7 +493,7 @@ class Store:
         """End every live session of the room, audited; the number ended."""
         k = self.keys(room)
         at = datetime.now().astimezone().isoformat(timespec="seconds")
-        return int(await self.scripts.drain(keys=[k.state, k.active, k.audit],
+        return int(await self.scripts.drain(keys=[k.state, k.active, k.audit, k.started],
                                             args=[actor, at]))
 
     @_translate

@@ -9,7 +9,8 @@ from redis.commands.core import AsyncScript
 from gateway.store.connect import Client
 
 # Scripts that use the shared helpers get them placed before their body.
-_WITH_PRELUDE = ("join", "status", "admit", "expire", "renew", "draw", "configure")
+_WITH_PRELUDE = ("join", "status", "admit", "expire", "renew", "draw", "configure",
+                 "inventory")
 
 
 def source(name: str) -> str:
@@ -41,3 +42,4 @@ class Scripts:
         self.drain = load("drain")
         self.sample = load("sample")
         self.view = load("view")
+        self.inventory = load("inventory")

@@ -17,7 +17,7 @@ end
 -- Live settings, in the order of rooms.LIVE_FIELDS.
 local function read_settings(key)
   local v = redis.call('HMGET', key, 'rate_per_minute', 'max_active', 'session_seconds',
-    'paused', 'opens_at', 'grace_seconds', 'closed', 'closes_at')
+    'paused', 'opens_at', 'grace_seconds', 'closed', 'closes_at', 'idle_seconds')
   local closed, closes_ms = num(v[7], 0) == 1, num(v[8], 0)
   if not closed and closes_ms > 0 then
     -- A scheduled closing: from then on, no new places (those in line are still served).
@@ -27,13 +27,68 @@ local function read_settings(key)
   return {
     rate = num(v[1], 60), max_active = num(v[2], 100), session_ms = num(v[3], 900) * 1000,
     paused = num(v[4], 0) == 1, opens_ms = num(v[5], 0), grace_s = num(v[6], 300),
-    closed = closed, closes_ms = closes_ms, raw = v,
+    closed = closed, closes_ms = closes_ms, idle_ms = num(v[9], 0) * 1000, raw = v,
   }
 end
 
--- The backend breaker (queue_worker/breaker.py) holds admissions while it is open.
-local function held(k_state)
-  return redis.call('HGET', k_state, 'breaker_open') == '1'
+-- How long a fresh or renewed session may run from now: until the idle limit, and
+-- never past session_seconds from its admission (started_ms).
+local function session_until(s, started_ms, now_ms)
+  local cap = started_ms + s.session_ms
+  if s.idle_ms > 0 then return math.min(now_ms + s.idle_ms, cap) end
+  return cap
+end
+
+-- The room's places left as its inventory source last reported them; nil when it has
+-- no source, or the figure has run past its validity (inventory_until, ms).
+local function places_left(k_state, now_ms)
+  local v = redis.call('HMGET', k_state, 'inventory', 'inventory_until')
+  if not v[1] then return nil end
+  local valid = num(v[2], 0)
+  if valid > 0 and valid <= now_ms then return nil end
+  return tonumber(v[1])
+end
+
+local function sold_out(k_state, now_ms)
+  local left = places_left(k_state, now_ms)
+  return left ~= nil and left <= 0
+end
+
+-- Starts a session: its expiry in the active set, its start for the session's cap and
+-- for the measured session length.
+local function start_session(k_active, k_started, s, id, now_ms)
+  redis.call('ZADD', k_active, session_until(s, now_ms, now_ms), id)
+  redis.call('HSET', k_started, id, now_ms)
+end
+
+-- Sessions past their expiry leave the active set; each one's length (admission to
+-- expiry) is added to the room's measured session lengths. Returns how many.
+local function prune_sessions(k_active, k_started, k_state, now_ms)
+  local gone = redis.call('ZRANGEBYSCORE', k_active, '-inf', now_ms, 'WITHSCORES')
+  if #gone == 0 then return 0 end
+  local total_ms, measured = 0, 0
+  for i = 1, #gone, 2 do
+    local start = redis.call('HGET', k_started, gone[i])
+    if start then
+      total_ms = total_ms + math.max(0, tonumber(gone[i + 1]) - tonumber(start))
+      measured = measured + 1
+      redis.call('HDEL', k_started, gone[i])
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', k_active, '-inf', now_ms)
+  local n = #gone / 2
+  redis.call('HINCRBY', k_state, 'sessions_expired_total', n)
+  if measured > 0 then
+    redis.call('HINCRBY', k_state, 'session_ms_total', total_ms)
+    redis.call('HINCRBY', k_state, 'sessions_measured_total', measured)
+  end
+  return n
+end
+
+-- The backend breaker (queue_worker/breaker.py) holds admissions while it is open, and
+-- so does an inventory source that reports no places left.
+local function held(k_state, now_ms)
+  return redis.call('HGET', k_state, 'breaker_open') == '1' or sold_out(k_state, now_ms)
 end
 
 -- Last-seen times are spread over small hashes (keys.py: SEEN_BUCKETS); each script
@@ -76,7 +131,7 @@ end
 -- Room-wide figures every join and status answer carries.
 local function room_header(k_state, k_pre, k_queue, s, now_ms)
   local st = redis.call('HMGET', k_state, 'seed_sha256', 'seed', 'rate_measured', 'rate_low',
-    'rate_high', 'admitted_total', 'breaker_open')
+    'rate_high', 'admitted_total', 'breaker_open', 'inventory', 'inventory_until')
   if s.opens_ms > now_ms then st[2] = false end  -- the seed stays secret until opening
   return {now_ms, redis.call('ZCARD', k_pre), redis.call('ZCARD', k_queue), s.raw, st}
 end

@@ -1,13 +1,14 @@
 -- admit: the leading worker lets the next visitors in, in line order (the drawn
 -- pre-queue first, then arrivals after opening), never above max_active live sessions,
--- and nobody while the room is paused or the backend breaker is open.
+-- and nobody while the room is paused, the backend breaker is open or the room's
+-- inventory source reports no places left.
 -- The worker reads the head of the line first and hands it in (so that each
 -- visitor's last-seen bucket is among KEYS); a candidate that left meanwhile is
 -- skipped, one whose grace period ran out is dropped, not admitted. New arrivals only
 -- join the tail, so the candidates stay the head.
 --
 -- KEYS[1] settings  KEYS[2] state  KEYS[3] queue  KEYS[4] prequeue  KEYS[5] active
--- KEYS[6] leader    KEYS[7..] the candidates' last-seen buckets
+-- KEYS[6] started   KEYS[7] leader    KEYS[8..] the candidates' last-seen buckets
 -- ARGV[1] worker id (must hold the lease)
 -- ARGV[2] how many to admit at most (from queue_worker/policy.py)
 -- ARGV[3] admission credit available before this batch (fractional)
@@ -20,7 +21,8 @@
 --
 -- Returns {-1} when the lease is not ours, {-2} when the state moved since the plan,
 -- else {admitted, sessions_expired, stale_dropped, now_ms, id1, id2, ...}.
-local k_set, k_state, k_queue, k_pre, k_active, k_lead = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local k_set, k_state, k_queue, k_pre, k_active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local k_started, k_lead = KEYS[6], KEYS[7]
 local worker, want, credit, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local expected_at, plan_at = ARGV[5], ARGV[6]
 local n_bounds = tonumber(ARGV[10])
@@ -30,10 +32,9 @@ if (redis.call('HGET', k_state, 'credit_at') or '') ~= expected_at then return {
 
 local _, now_ms, now_s = clock()
 local s = read_settings(k_set)
-local expired = redis.call('ZREMRANGEBYSCORE', k_active, '-inf', now_ms)
-if expired > 0 then redis.call('HINCRBY', k_state, 'sessions_expired_total', expired) end
+local expired = prune_sessions(k_active, k_started, k_state, now_ms)
 
-if s.paused or held(k_state) or s.opens_ms > now_ms then want = 0 end
+if s.paused or held(k_state, now_ms) or s.opens_ms > now_ms then want = 0 end
 want = math.min(want, s.max_active - redis.call('ZCARD', k_active))
 
 local out, admitted, dropped, waits = {}, 0, 0, {}
@@ -50,7 +51,7 @@ while admitted < want and i <= #ARGV do
     if stale then
       dropped = dropped + 1
     else
-      redis.call('ZADD', k_active, now_ms + s.session_ms, id)
+      start_session(k_active, k_started, s, id, now_ms)
       admitted = admitted + 1
       out[#out + 1] = id
       -- The wait runs from joining, or from opening for the drawn pre-queue.

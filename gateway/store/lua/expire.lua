@@ -3,7 +3,7 @@
 -- and never stall the line. The worker walks the whole line this way, a stretch a tick.
 --
 -- KEYS[1] settings  KEYS[2] state  KEYS[3] queue  KEYS[4] prequeue  KEYS[5] active
--- KEYS[6..] the last-seen buckets of the stretch
+-- KEYS[6] started   KEYS[7..] the last-seen buckets of the stretch
 -- ARGV[1..] pairs: visitor id, index into KEYS of its last-seen bucket
 --
 -- Returns {waiting_removed, sessions_expired}
@@ -11,8 +11,7 @@ local k_set, k_state, k_queue, k_pre, k_active = KEYS[1], KEYS[2], KEYS[3], KEYS
 local _, now_ms, now_s = clock()
 local s = read_settings(k_set)
 
-local expired = redis.call('ZREMRANGEBYSCORE', k_active, '-inf', now_ms)
-if expired > 0 then redis.call('HINCRBY', k_state, 'sessions_expired_total', expired) end
+local expired = prune_sessions(k_active, KEYS[6], k_state, now_ms)
 
 local removed = 0
 for i = 1, #ARGV, 2 do

@@ -3,7 +3,8 @@
 -- a second place.
 --
 -- KEYS[1] settings  KEYS[2] state  KEYS[3] queue  KEYS[4] prequeue  KEYS[5] active
--- KEYS[6..] the last-seen buckets and per-address join counters the batch needs
+-- KEYS[6] started   KEYS[7..] the last-seen buckets and per-address join counters the
+-- batch needs
 -- ARGV[1] joins allowed per address per minute (0: no limit)
 -- ARGV[2..] quadruples: visitor id, index into KEYS of its last-seen bucket, index
 --           of its address counter (0: none), 1 when it may pass at once if idle
@@ -13,6 +14,7 @@
 -- A new place after opening gets sequence number max(last + 1, now in µs): numbers
 -- only grow, also when Redis restarts from an AOF that lost its last second.
 local k_set, k_state, k_queue, k_pre, k_active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local k_started = KEYS[6]
 local per_ip = tonumber(ARGV[1])
 local now_us, now_ms, now_s = clock()
 local s = read_settings(k_set)
@@ -48,12 +50,12 @@ for i = 2, #ARGV, 4 do
       redis.call('HINCRBY', k_state, 'joined_total', 1)
       code = PREQUEUE
     else
-      local idle = may_pass and not s.paused and not held(k_state)
+      local idle = may_pass and not s.paused and not held(k_state, now_ms)
         and redis.call('ZCARD', k_queue) == 0 and redis.call('ZCARD', k_pre) == 0
         and redis.call('ZCOUNT', k_active, now_ms + 1, '+inf') < s.max_active
       redis.call('HINCRBY', k_state, 'joined_total', 1)
       if idle then
-        redis.call('ZADD', k_active, now_ms + s.session_ms, id)
+        start_session(k_active, k_started, s, id, now_ms)
         redis.call('HINCRBY', k_state, 'admitted_total', 1)
         redis.call('HINCRBY', k_state, 'passed_idle_total', 1)
         code = ADMITTED

@@ -2,7 +2,7 @@
 -- still there (last-seen written at most every 15 s). Never creates a place.
 --
 -- KEYS[1] settings  KEYS[2] state  KEYS[3] queue  KEYS[4] prequeue  KEYS[5] active
--- KEYS[6..] the last-seen buckets of the batch
+-- KEYS[6] started (unused here)  KEYS[7..] the last-seen buckets of the batch
 -- ARGV[1..] pairs: visitor id, index into KEYS of its last-seen bucket
 --
 -- Returns {now_ms, prequeue_len, queue_len, settings[], state[], results[]} where

@@ -3,7 +3,7 @@
 -- not be routed, while a script runs on the node that holds the room's slot.
 --
 -- KEYS[1] settings  KEYS[2] state  KEYS[3] queue  KEYS[4] prequeue  KEYS[5] active
--- KEYS[6] leader
+-- KEYS[6] started   KEYS[7] leader
 -- ARGV    the settings fields to read, in order
 --
 -- Returns {seconds, microseconds, {settings values}, {state field, value, ...},
@@ -16,5 +16,5 @@ return {
   redis.call('ZCARD', KEYS[3]),
   redis.call('ZCARD', KEYS[4]),
   redis.call('ZCARD', KEYS[5]),
-  redis.call('GET', KEYS[6]),
+  redis.call('GET', KEYS[7]),
 }
