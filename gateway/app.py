@@ -113,7 +113,8 @@ def create_app(settings: Settings, backend: Backend | None = None,
             from queue_worker.worker import Worker
 
             ticking = asyncio.create_task(
-                Worker(store, settings.rooms, settings.worker_tick_seconds).run(stop))
+                Worker(store, settings.rooms, settings.worker_tick_seconds,
+                       database_url=settings.booking_database_url).run(stop))
         try:
             yield {}
         finally:

@@ -81,7 +81,8 @@ async def _run_worker(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await Worker(store, settings.rooms, settings.worker_tick_seconds).run(stop)
+        await Worker(store, settings.rooms, settings.worker_tick_seconds,
+                     database_url=settings.booking_database_url).run(stop)
     finally:
         await store.close()
 

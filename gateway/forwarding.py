@@ -13,6 +13,7 @@ from backends.guard import Relay
 from gateway import metrics
 from gateway.http import Headers, clear_cookie
 from gateway.request_id import WithRequestId
+from gateway.session_end import Scanner, textual
 from gateway.tickets import ADMISSION_COOKIE, VISITOR_COOKIE
 from gateway.types import Message, Send
 
@@ -52,9 +53,10 @@ def jar_for_backend(cookie: bytes) -> tuple[bytes | None, bytes | None]:
 
 
 class ForwardedAnswer(Relay):
-    """The send Gate.forward gives the backend; `ended` after `Sluis-Session: end`."""
+    """The send Gate.forward gives the backend; `ended` after `Sluis-Session: end` (or
+    `end()`); `found` holds the indexes of the watched markers seen in the body."""
 
-    __slots__ = ("ended", "extra", "ids", "room", "secure", "tail")
+    __slots__ = ("ended", "extra", "ids", "room", "scanner", "secure", "tail")
 
     def __init__(self, send: Send, room: str, extra: Headers, secure: bool) -> None:
         # Relay's fields set here directly: this runs on every forwarded request.
@@ -72,6 +74,21 @@ class ForwardedAnswer(Relay):
         self.extra = extra
         self.secure = secure
         self.ended = False
+        self.scanner: Scanner | None = None
+
+    def end(self) -> None:
+        """This answer ends the session (an end_on path): it is sent in full, with the
+        admission cookie cleared."""
+        self.ended = True
+        self._clear_admission()
+
+    def watch(self, markers: tuple[bytes, ...]) -> None:
+        """Search the body of a textual answer for these markers (see `found`)."""
+        self.scanner = Scanner(markers)
+
+    @property
+    def found(self) -> set[int]:
+        return self.scanner.found if self.scanner is not None else set()
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -82,8 +99,30 @@ class ForwardedAnswer(Relay):
                 if len(k) == 13 and k.lower() == SESSION_END_HEADER:
                     headers = self._without_session_header(headers)
                     break
+            if self.scanner is not None and not self._searchable(headers):
+                self.scanner = None
             message = dict(message, headers=[*headers, *self.tail])
+        elif self.scanner is not None:
+            self.scanner.feed(message.get("body", b""))
         await self.send(message)
+
+    @staticmethod
+    def _searchable(headers: Headers) -> bool:
+        content_type = encoding = None
+        for k, v in headers:
+            name = k.lower()
+            if name == b"content-type":
+                content_type = v
+            elif name == b"content-encoding":
+                encoding = v
+        return textual(content_type, encoding)
+
+    def _clear_admission(self) -> None:
+        # After a renewed admission cookie, if any: of two Set-Cookie headers for one
+        # name, the last wins.
+        self.tail = [*self.extra,
+                     (b"set-cookie", clear_cookie(ADMISSION_COOKIE, secure=self.secure)),
+                     *self.ids]
 
     def _without_session_header(self, headers: Headers) -> Headers:
         out = []
@@ -93,9 +132,5 @@ class ForwardedAnswer(Relay):
             else:
                 out.append((k, v))
         if self.ended:
-            # After a renewed admission cookie, if any: of two Set-Cookie headers for
-            # one name, the last wins.
-            self.tail = [*self.extra,
-                         (b"set-cookie", clear_cookie(ADMISSION_COOKIE, secure=self.secure)),
-                         *self.ids]
+            self._clear_admission()
         return out

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import orjson
 
@@ -27,14 +28,13 @@ from gateway.http import (
     clear_cookie,
     client_address,
     cookies,
-    header,
     is_reserved,
     respond,
     respond_json,
     set_cookie,
     wants_json,
 )
-from gateway.i18n import LANG_COOKIE, choose_language
+from gateway.i18n import language_of
 from gateway.pages import ARRIVING_REFRESH, PREFS_PATH, REFRESH_COOKIE, Pages, security_headers
 from gateway.rooms import RoomConfig
 from gateway.routes.prefs import prefs
@@ -51,6 +51,30 @@ SESSION_END_HEADER = b"sluis-session"
 # How long a session end that found Redis away is tried again (a session lasts no longer).
 PENDING_END_SECONDS = 3600
 ADMISSION_HEADER = b"sluis-admission"
+# Sessions this process saw end, remembered so that the old admission cookie (which a
+# marker-ended answer could not clear) is refused here at once, not at its renewal.
+ENDED_MEMORY = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """What a room's forwarded answers are searched for: its end_on markers, then the
+    inventory's sold-out marker (at index `sold_out`, -1 when it has none)."""
+
+    markers: tuple[bytes, ...]
+    ends: int          # markers[:ends] end the session
+    sold_out: int
+
+    @classmethod
+    def of(cls, room: RoomConfig) -> Watch | None:
+        markers = [m.encode() for m in room.end_on.markers]
+        ends = len(markers)
+        marker = room.inventory.marker if room.inventory else None
+        if marker:
+            markers.append(marker.encode())
+        if not markers:
+            return None
+        return cls(tuple(markers), ends, ends if marker else -1)
 
 
 class Gate:
@@ -65,6 +89,8 @@ class Gate:
         # Each room's own backend (behind its in-flight cap); `backend` for any other.
         self.backends = dict(backends or {})
         self._renewed: dict[tuple[str, str], float] = {}
+        self._ended: dict[tuple[str, str], float] = {}
+        self._watch = {r.name: w for r in rooms.rooms if (w := Watch.of(r)) is not None}
         self._pending_ends: set[tuple[str, str]] = set()
         self._ending: asyncio.Task[None] | None = None
         self.sluis = sluis
@@ -112,9 +138,10 @@ class Gate:
     # -- waiting ------------------------------------------------------------------
 
     async def wait(self, scope: Scope, receive: Receive, send: Send, room: RoomConfig,
-                   visitor: str | None) -> None:
+                   visitor: str | None, extra: Headers | None = None) -> None:
+        """`extra`: headers for the answer (an ended admission's cleared cookie)."""
         secure = scope.get("scheme") == "https"
-        extra: Headers = []
+        extra = [] if extra is None else extra
         head_only = scope["method"] == "HEAD"
         as_json = wants_json(scope["headers"])
         guard = security_headers(secure, beside_no_store=True)
@@ -170,11 +197,12 @@ class Gate:
                           head_only)
             return
         metrics.join_counted(room.name, place.code.name.lower())
-        st = status_mod.build(room.name, room.tz, snap, place)
+        lang, refresh = page_choices(scope) if room.inventory or not as_json else ("nl", True)
+        st = status_mod.build(room.name, room.tz, snap, place, inventory=room.inventory,
+                              lang=lang)
         if as_json:
             await respond_json(send, 200, st.as_json(), [*guard, *extra], head_only)
         else:
-            lang, refresh = page_choices(scope)
             body = self.pages.queue(st, room, _self_url(scope), lang, refresh)
             await respond(send, 200, body, [*self.pages.headers(room, lang, secure), *extra],
                           head_only)
@@ -236,6 +264,13 @@ class Gate:
                       visitor: str, admission: Admission, extra: Headers,
                       token: str | None = None) -> None:
         secure = scope.get("scheme") == "https"
+        if self._ended and token is None:
+            gone = self._ended.get((room.name, visitor))
+            if gone is not None and admission.issued_at <= gone:
+                # This session ended here already: its cookie no longer lets anyone in.
+                extra.append((b"set-cookie", clear_cookie(ADMISSION_COOKIE, secure=secure)))
+                await self.wait(scope, receive, send, room, visitor, extra)
+                return
         if token is None and time.time() - admission.issued_at >= self.renew_every \
                 and self._due_for_renewal(room.name, visitor):
             try:
@@ -244,9 +279,11 @@ class Gate:
                 metrics.REDIS_ERRORS.inc()
                 seconds = -1  # Redis is away: the token alone keeps the visitor in
             if seconds == 0:
-                # The session ended (expired, drained, or ended by the backend).
+                # The session ended (expired, drained, or ended by the backend): its
+                # cookie is refused here from now on, not only at the next renewal.
+                self._remember_end(room.name, visitor)
                 extra.append((b"set-cookie", clear_cookie(ADMISSION_COOKIE, secure=secure)))
-                await self.wait(scope, receive, send, room, visitor)
+                await self.wait(scope, receive, send, room, visitor, extra)
                 return
             if seconds > 0:
                 token = self.tickets.admission.issue(room.name, visitor, seconds)
@@ -257,6 +294,11 @@ class Gate:
         # and the request id (gateway/forwarding.py).
         answer = ForwardedAnswer(send, room.name, extra, secure)
         name = room.name
+        if room.end_on.path_pattern is not None and room.end_on.ends_at(scope["path"]):
+            answer.end()
+        watch = self._watch.get(name)
+        if watch is not None:
+            answer.watch(watch.markers)
         metrics.backend_started(name)
         started = time.perf_counter()
         try:
@@ -264,12 +306,35 @@ class Gate:
         finally:
             metrics.backend_finished(name, time.perf_counter() - started)
         ended = answer.ended
+        if watch is not None and answer.found:
+            found = answer.found
+            if watch.sold_out in found:
+                await self._sold_out(room)
+            # Whoever reads "thank you" or "sold out" is done with the site.
+            ended = True
         if ended:
+            self._remember_end(room.name, visitor)
             try:
                 await self.store.end_session(room.name, visitor)
             except StoreUnavailable:
                 metrics.REDIS_ERRORS.inc()
                 self._end_later(room.name, visitor)
+
+    def _remember_end(self, room: str, visitor: str) -> None:
+        if len(self._ended) >= ENDED_MEMORY:
+            self._ended.clear()
+        self._ended[(room, visitor)] = time.time()
+
+    async def _sold_out(self, room: RoomConfig) -> None:
+        """The shop's sold-out text was seen: admissions stop, waiting visitors are told."""
+        inventory = room.inventory
+        assert inventory is not None
+        try:
+            if await self.store.set_inventory(room.name, 0, "marker",
+                                              hold_ms=inventory.marker_hold_seconds * 1000):
+                log.warning("sold out: the shop's marker was seen", extra={"room": room.name})
+        except StoreUnavailable:
+            metrics.REDIS_ERRORS.inc()
 
     def _end_later(self, room: str, visitor: str) -> None:
         """A session end that found Redis away (a restart, a failover) is tried again
@@ -298,8 +363,7 @@ class Gate:
 def page_choices(scope: Scope) -> tuple[str, bool]:
     """The visitor's language and whether the page may refresh itself."""
     jar = cookies(scope["headers"])
-    lang = choose_language(jar.get(LANG_COOKIE), header(scope["headers"], b"accept-language"))
-    return lang, jar.get(REFRESH_COOKIE) != "off"
+    return language_of(scope["headers"], jar), jar.get(REFRESH_COOKIE) != "off"
 
 
 def with_security_headers(scope: Scope, send: Send) -> Send:

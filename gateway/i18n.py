@@ -8,6 +8,7 @@ times are formatted with Babel in the room's time zone (Europe/Brussels).
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_time
 
 from backends.catalogs import read_catalogs
+from gateway.http import Headers, cookies, header
 
 LANGUAGES = ("nl", "fr", "en", "de")
 DEFAULT_LANGUAGE = "nl"
@@ -93,3 +95,9 @@ def day_and_time(seconds: int, lang: str, tz: ZoneInfo) -> tuple[str, str]:
     moment = datetime.fromtimestamp(seconds, tz)
     locale = BABEL_LOCALES[lang]
     return format_date(moment, "full", locale=locale), format_time(moment, "short", locale=locale)
+
+
+def language_of(headers: Headers, jar: Mapping[str, str] | None = None) -> str:
+    """The visitor's language: their choice (the language cookie), else their browser's."""
+    jar = cookies(headers) if jar is None else jar
+    return choose_language(jar.get(LANG_COOKIE), header(headers, b"accept-language"))

@@ -74,6 +74,10 @@ class RoomFigures(Collector):
                                     "admissions", labels=["room"])
         trips = CounterMetricFamily("sluis_breaker_trips", "Times the backend breaker opened",
                                     labels=["room"])
+        places = GaugeMetricFamily("sluis_inventory_remaining", "Places left as the room's "
+                                   "inventory source last reported them", labels=["room"])
+        sold_out = CounterMetricFamily("sluis_sold_out", "Times the room's inventory source "
+                                       "reported no places left", labels=["room"])
         total: dict[str, int] = {}
         for row in self.rows:
             queue.add_metric([row.room], row.waiting)
@@ -85,6 +89,9 @@ class RoomFigures(Collector):
             # Every trip is followed by one reset: open while trips outnumber resets.
             breaker.add_metric([row.room], int(opened > row.counters.get(
                 "breaker_resets_total", 0)))
+            if row.inventory is not None:
+                places.add_metric([row.room], row.inventory)
+                sold_out.add_metric([row.room], row.counters.get("sold_out_total", 0))
             for k, v in row.counters.items():
                 if k.startswith("wait_"):
                     total[k] = total.get(k, 0) + v
@@ -92,7 +99,7 @@ class RoomFigures(Collector):
                    for b in WAIT_BUCKETS]
         buckets.append(("+Inf", float(total.get("wait_count_total", 0))))
         waits.add_metric([], buckets, sum_value=total.get("wait_ms_total", 0) / 1000)
-        yield from (queue, active, rate, admissions, waits, breaker, trips)
+        yield from (queue, active, rate, admissions, waits, breaker, trips, places, sold_out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +109,7 @@ class RoomRow:
     active: int
     rate_per_minute: int
     counters: dict[str, int]
+    inventory: int | None = None  # places left, for a room with an inventory source
 
 
 ROOM_FIGURES = RoomFigures()

@@ -247,6 +247,7 @@ class Pages:
                 title=room.title_in(lang), languages=i18n.LANGUAGE_NAMES.items(),
                 intro=safe_markdown(b.text("intro", lang)),
                 closed_text=safe_markdown(b.text("closed_text", lang)),
+                waiting_list=room.inventory.waiting_list(lang) if room.inventory else None,
                 prefs=PREFS_PATH,
                 shape_key=shape_key(shape["state"], shape) if "state" in shape else "", **shape)
             sk = self._skeletons[key] = Skeleton(text)
@@ -264,8 +265,11 @@ class Pages:
         shape: dict[str, Any] = {"state": s.state, "refresh_on": refresh, "ahead_kind": "",
                                  "eta_kind": "", "far": False, "has_seed": s.seed is not None,
                                  "has_hash": bool(s.seed_sha256), "arriving": False,
-                                 "proof_on": False}
+                                 "proof_on": False, "places_on": False}
+        if s.places_left is not None:
+            values["places_left"] = s.places_left
         if s.state in (State.QUEUED, State.PAUSED):
+            shape["places_on"] = s.places_left is not None
             ahead = s.ahead or 0
             kind, low, high = eta_shape(s.eta.low, s.eta.high)
             shape.update(ahead_kind=ahead_shape(ahead), eta_kind=kind)
@@ -300,7 +304,7 @@ class Pages:
         shape: dict[str, Any] = {"state": State.NONE, "refresh_on": refresh, "ahead_kind": "",
                                  "eta_kind": "", "far": False, "has_seed": False,
                                  "has_hash": False, "arriving": True,
-                                 "proof_on": bool(proof_bits)}
+                                 "proof_on": bool(proof_bits), "places_on": False}
         return self._skeleton("queue.html", room, lang, shape).fill(values)
 
     def unavailable(self, room: RoomConfig, retry_after: int, check_url: str,
@@ -317,7 +321,8 @@ class Pages:
 def shape_key(state: State, shape: Mapping[str, Any]) -> str:
     """What the page's script compares with its own reading of the status JSON."""
     if state in (State.QUEUED, State.PAUSED):
-        return f"{state.value}.{shape['ahead_kind']}.{shape['eta_kind']}"
+        places = ".places" if shape.get("places_on") else ""
+        return f"{state.value}.{shape['ahead_kind']}.{shape['eta_kind']}{places}"
     if state is State.PREQUEUE:
         return "prequeue.far" if shape["far"] else "prequeue.near"
     return state.value

@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from backends.admission import ROOM_PATTERN
 from backends.config import BackendConfig, parse_backend
+from gateway.inventory import InventoryConfig, parse_inventory
 from gateway.routing import RouteConfig, parse_route
+from gateway.session_end import EndRules, parse_end_rules
 from gateway.tuning import AdaptiveBounds, parse_adaptive
 
 
@@ -162,6 +164,10 @@ class RoomConfig:
     # Leading zero bits of the proof-of-work a first join needs (gateway/proof.py);
     # 0: none. Only in the rooms file, never changed live.
     join_proof_bits: int = 0
+    # Answers that end a visitor's session without the backend's help (session_end.py).
+    end_on: EndRules = EndRules()  # noqa: RUF009 - frozen, safely shared
+    # Where the number of places left comes from (inventory.py); None: not known.
+    inventory: InventoryConfig | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -267,7 +273,9 @@ def _room_from_table(name: str, table: Mapping[str, Any]) -> RoomConfig:
     backend, reasons = parse_backend(name, table)
     route, more = parse_route(name, table)
     adaptive, most = parse_adaptive(name, table)
-    reasons = {**reasons, **more, **most}
+    end_on, ending = parse_end_rules(name, table)
+    inventory, stock = parse_inventory(name, table.get("inventory"))
+    reasons = {**reasons, **more, **most, **ending, **stock}
     proof_bits = table.get("join_proof_bits", 0)
     low, high = JOIN_PROOF_BITS
     if isinstance(proof_bits, bool) or not isinstance(proof_bits, int) or not (
@@ -278,7 +286,8 @@ def _room_from_table(name: str, table: Mapping[str, Any]) -> RoomConfig:
         raise RoomSettingsError(reasons)
     return RoomConfig(name=name, title=branding.text("titles", "nl") or name, timezone=timezone,
                       initial=initial, branding=branding, backend=backend or BackendConfig(),
-                      route=route, adaptive=adaptive, join_proof_bits=proof_bits)
+                      route=route, adaptive=adaptive, join_proof_bits=proof_bits,
+                      end_on=end_on, inventory=inventory)
 
 
 def _localized(where: str, value: Any, reasons: dict[str, str]) -> Localized:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from backends.internal.settings import default_database_url
 from gateway.rooms import RoomConfig, load_rooms
 
 
@@ -64,6 +65,12 @@ class Settings:
     # How long Redis may take before a request is answered with the calm 503.
     redis_timeout_seconds: float = 2.0
     worker_tick_seconds: float = 0.5
+
+    @property
+    def booking_database_url(self) -> str:
+        """The internal booking engine's database: SLUIS_DATABASE_URL, else its SQLite
+        file in the data folder (as backends/internal/settings.py chooses it)."""
+        return self.database_url or default_database_url(self.data_dir)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

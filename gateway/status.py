@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway import eta as eta_mod
+from gateway.inventory import InventoryConfig
 from gateway.rooms import iso_from_ms
 from gateway.store import Code, Place, RoomSnapshot
 
@@ -20,11 +21,23 @@ class State(StrEnum):
     ADMITTED = "admitted"
     PAUSED = "paused"
     CLOSED = "closed"
+    SOLD_OUT = "sold_out"
+
+
+# While places are scarcer than people waiting, the page asks at least this often, so
+# that everyone learns within seconds that the last place went (the worker polls the
+# inventory source every few seconds too).
+SCARCE_POLL_SECONDS = 5
+# Sold out: asked now and then, in case places come back.
+SOLD_OUT_POLL_SECONDS = 15
 
 
 def state_of(place: Place, snap: RoomSnapshot) -> State:
     if place.code == Code.ADMITTED:
         return State.ADMITTED
+    if snap.sold_out and place.code in (Code.NONE, Code.PREQUEUE, Code.QUEUED) \
+            and not snap.settings.closed:
+        return State.SOLD_OUT
     if place.code == Code.PREQUEUE:
         return State.PREQUEUE
     if place.code == Code.QUEUED:
@@ -51,6 +64,8 @@ class Status:
     now_ms: int
     # How long a waiting visitor may stay away and keep the place (not in the JSON).
     grace_seconds: int = 300
+    places_left: int | None = None
+    waiting_list: dict[str, str | None] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -66,14 +81,19 @@ class Status:
             "poll_after_seconds": self.poll_after_seconds,
             "draw": {"seed_sha256": self.seed_sha256, "seed": self.seed},
             "updated_at": self.updated_at,
+            "places_left": self.places_left,
+            "waiting_list": self.waiting_list,
         }
 
 
 def build(room: str, tz: ZoneInfo, snap: RoomSnapshot, place: Place,
-          rng: random.Random | None = None) -> Status:
+          rng: random.Random | None = None, inventory: InventoryConfig | None = None,
+          lang: str = "nl") -> Status:
     s = snap.settings
     state = state_of(place, snap)
-    waiting = state in (State.QUEUED, State.PAUSED)
+    # Sold out keeps the place: when places come back, the line moves on from there.
+    waiting = state in (State.QUEUED, State.PAUSED) or (
+        state is State.SOLD_OUT and place.code == Code.QUEUED)
     position = place.position if waiting and place.position > 0 else None
     ahead = position - 1 if position is not None else None
     estimate = eta_mod.UNKNOWN
@@ -87,10 +107,15 @@ def build(room: str, tz: ZoneInfo, snap: RoomSnapshot, place: Place,
         poll = eta_mod.poll_prequeue((s.opens_at_ms - snap.now_ms) / 1000, snap.prequeue_len, rng)
     elif state is State.PAUSED:
         poll = eta_mod.poll_paused(rng)
+    elif state is State.SOLD_OUT:
+        poll = SOLD_OUT_POLL_SECONDS
     elif state is State.ADMITTED:
         poll = 1
     else:
         poll = 10
+    if (snap.places_left is not None and state in (State.QUEUED, State.PAUSED)
+            and snap.places_left < snap.waiting):
+        poll = min(poll, SCARCE_POLL_SECONDS)
     upcoming = s.opens_at_ms > snap.now_ms
     return Status(
         room=room, state=state, position=position, ahead=ahead,
@@ -101,6 +126,9 @@ def build(room: str, tz: ZoneInfo, snap: RoomSnapshot, place: Place,
         seed=snap.seed if s.opens_at_ms and not upcoming else None,
         updated_at=iso_from_ms(snap.now_ms, tz) or "",
         opens_at_ms=s.opens_at_ms, now_ms=snap.now_ms, grace_seconds=s.grace_seconds,
+        places_left=snap.places_left,
+        waiting_list=(inventory.waiting_list(lang) if inventory is not None
+                      and state is State.SOLD_OUT else None),
     )
 
 
@@ -114,6 +142,7 @@ def without_place(room: str, tz: ZoneInfo, now_ms: int, poll_after: int = 10) ->
         "eta_high_seconds": None, "opens_at": None, "poll_after_seconds": poll_after,
         "draw": {"seed_sha256": None, "seed": None},
         "updated_at": iso_from_ms(now_ms, tz),
+        "places_left": None, "waiting_list": None,
     }
 
 

@@ -19,6 +19,7 @@ from gateway import lottery
 from gateway.rooms import RoomConfig
 from gateway.store import NotLeader, RoomView, Store, StoreUnavailable
 from queue_worker.breaker import decide, health
+from queue_worker.inventory import Poller
 from queue_worker.observe import SAMPLE_SECONDS, Observer
 from queue_worker.policy import plan
 from queue_worker.rates import MeasuredRate
@@ -41,15 +42,20 @@ class RoomTicker:
     last_plan_ms: int | None = None
     defined: bool = False
     observer: Observer | None = None
+    inventory: Poller | None = None
 
 
 class Worker:
     def __init__(self, store: Store, rooms: tuple[RoomConfig, ...], tick_seconds: float = 0.5,
-                 worker_id: str | None = None, sample_seconds: float = SAMPLE_SECONDS) -> None:
+                 worker_id: str | None = None, sample_seconds: float = SAMPLE_SECONDS,
+                 database_url: str | None = None) -> None:
         self.store = store
         self.tick_seconds = tick_seconds
         self.id = worker_id or new_worker_id()
-        self.rooms = {r.name: RoomTicker(r, observer=Observer(r, sample_seconds))
+        # database_url: the internal booking engine's, for rooms whose inventory it is.
+        self.rooms = {r.name: RoomTicker(r, observer=Observer(r, sample_seconds),
+                                         inventory=Poller(r.name, r.inventory, database_url)
+                                         if r.inventory and r.inventory.polled else None)
                       for r in rooms}
         self.leading: set[str] = set()
         self.admitted_total = 0
@@ -65,6 +71,9 @@ class Worker:
             except TimeoutError:
                 pass
         await self.release()
+        for ticker in self.rooms.values():
+            if ticker.inventory is not None:
+                await ticker.inventory.close()
         log.info("worker stopped", extra={"worker": self.id})
 
     async def tick(self) -> None:
@@ -96,6 +105,7 @@ class Worker:
             drawn = await self.store.draw(name)
             if drawn >= 0:
                 log.info("pre-queue drawn and published", extra={"room": name, "count": drawn})
+        await self.check_inventory(ticker)
         held = await self.check_breaker(ticker, view)
         waiting = view.queued + view.prequeued
         credit_at = int(view.credit_at) if view.credit_at else None
@@ -128,6 +138,23 @@ class Worker:
             log.debug("tick", extra={"room": name, "admitted": admitted,
                                      "stale": removed + result.stale_dropped})
         return admitted
+
+    async def check_inventory(self, ticker: RoomTicker) -> None:
+        """Record the figure of a finished fetch of the room's places left, and start the
+        next fetch when one is due (fetches run beside the tick, never inside it). The
+        admit script itself holds admissions while the figure is 0."""
+        poller = ticker.inventory
+        if poller is None:
+            return
+        left = poller.take()
+        if left is not None:
+            name = ticker.room.name
+            if await self.store.set_inventory(name, left, poller.config.source,
+                                              hold_ms=poller.config.hold_ms, worker=self.id):
+                log.warning("sold out: admissions stop" if left <= 0
+                            else "places are back: admissions resume",
+                            extra={"room": name, "places_left": left})
+        poller.poll()
 
     async def check_breaker(self, ticker: RoomTicker, view: RoomView) -> bool:
         """Open or close the room's backend breaker from the last window of answers;

@@ -41,6 +41,11 @@ def _split(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def default_database_url(data_dir: Path) -> str:
+    """The booking engine's SQLite file in the data folder, when no database is named."""
+    return f"sqlite+aiosqlite:///{data_dir / 'booking.sqlite3'}"
+
+
 @dataclass(frozen=True, slots=True)
 class InternalSettings:
     """Everything the booking engine needs to know about its surroundings."""
@@ -72,9 +77,8 @@ class InternalSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> InternalSettings:
         env = os.environ if environ is None else environ
         data_dir = Path(env.get("SLUIS_DATA_DIR", "").strip() or DEFAULT_DATA_DIR)
-        database_url = env.get("SLUIS_DATABASE_URL", "").strip() or (
-            f"sqlite+aiosqlite:///{data_dir / 'booking.sqlite3'}"
-        )
+        database_url = env.get("SLUIS_DATABASE_URL", "").strip() or default_database_url(
+            data_dir)
         demo = _flag(env, "SLUIS_INTERNAL_DEMO_DATA", False)
         postcodes_raw = env.get("SLUIS_RESIDENT_POSTCODES")
         if postcodes_raw is None:

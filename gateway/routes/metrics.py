@@ -18,7 +18,8 @@ async def scrape(request: Request) -> Response:
             view = await store.view(room.name)
             rows.append(metrics.RoomRow(
                 room=room.name, waiting=view.queued + view.prequeued, active=view.active,
-                rate_per_minute=view.settings.rate_per_minute, counters=view.counters))
+                rate_per_minute=view.settings.rate_per_minute, counters=view.counters,
+                inventory=view.inventory_remaining if room.inventory else None))
     except StoreUnavailable:
         metrics.REDIS_ERRORS.inc()
         rows = []

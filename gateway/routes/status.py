@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 from gateway import metrics, proof
 from gateway import status as status_mod
 from gateway.http import Network, client_address, cookies, respond_json, set_cookie
+from gateway.i18n import language_of
 from gateway.pages import security_headers
 from gateway.routing import Rooms
 from gateway.store import Code, Store, StoreUnavailable
@@ -91,7 +92,8 @@ class StatusRoute:
                 "room": room.name, "error": "unavailable", "keep_page_open": True,
                 "poll_after_seconds": 5}, [*guard, (b"retry-after", b"5")], head_only)
             return
-        st = status_mod.build(room.name, room.tz, snap, place)
+        st = status_mod.build(room.name, room.tz, snap, place, inventory=room.inventory,
+                              lang=language_of(scope["headers"], jar) if room.inventory else "nl")
         extra = list(guard)
         if st.state is status_mod.State.ADMITTED and self.tickets.admission_for(
                 jar.get(ADMISSION_COOKIE), room.name, visitor) is None:

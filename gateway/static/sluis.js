@@ -59,7 +59,7 @@
       var kind = ahead === 0 ? "none" : ahead === 1 ? "one" : "many";
       var eta = s.state === "queued" ? etaShape(s.eta_low_seconds, s.eta_high_seconds)[0]
         : "unknown";
-      return s.state + "." + kind + "." + eta;
+      return s.state + "." + kind + "." + eta + (s.places_left != null ? ".places" : "");
     }
     if (s.state === "prequeue") {
       var left = (Date.parse(s.opens_at) - Date.parse(s.updated_at)) / 1000;
@@ -102,6 +102,7 @@
       var eta = etaShape(s.eta_low_seconds, s.eta_high_seconds);
       setFig("eta_low", eta[1]);
       setFig("eta_high", eta[2]);
+      if (s.places_left != null) setFig("places_left", s.places_left);
     }
     var t = root.querySelector('[data-fig="updated"]');
     if (t && s.updated_at) {

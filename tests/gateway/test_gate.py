@@ -196,10 +196,10 @@ async def test_the_backend_ends_a_session_with_sluis_session_end(
         assert (await store.view("default")).active == 0
 
 
-async def test_an_admitted_session_is_renewed_by_use(redis_url: str, tmp_path: Path,
-                                                     store: Store) -> None:
-    settings = dataclasses.replace(make_settings(redis_url, tmp_path, max_active=5),
-                                   renew_every_seconds=1)
+async def test_use_slides_a_session_with_an_idle_limit_forward(redis_url: str, tmp_path: Path,
+                                                               store: Store) -> None:
+    settings = dataclasses.replace(make_settings(redis_url, tmp_path, max_active=5,
+                                                 idle_seconds=60), renew_every_seconds=1)
     async with gateway_client(settings) as (_, client):
         await arrive(client, "/start")
         k_active = store.keys("default").active
