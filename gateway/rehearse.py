@@ -8,7 +8,9 @@ max_active), `queue_worker.rates.MeasuredRate` the measured rate behind the ETA,
 `poll_prequeue` when each waiting parent asks again. Before opening, arrivals wait in
 a pre-queue that is drawn in a uniformly random order at opening; after it, first come
 first served. A session ends when the parent finishes (if the site says
-`Sluis-Session: end`) or `session_seconds` after the parent's last request.
+`Sluis-Session: end`), `idle_seconds` after the parent's last request (when set), and
+at the latest `session_seconds` after admission. `gateway.pace` states the pace that
+max_active and that session length allow beside the configured rate.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import eta as eta_mod
+from gateway import pace as pace_mod
 from queue_worker.policy import plan
 from queue_worker.rates import MeasuredRate
 
@@ -76,11 +79,12 @@ class Scenario:
     arrivals: tuple[float, ...]       # seconds from the start of the rehearsal, sorted
     rate_per_minute: int
     max_active: int
-    session_seconds: int
+    session_seconds: int              # the longest a session lasts from admission
     opens_at: float = 0.0             # seconds from the start; arrivals before it pre-queue
     grace_seconds: int = 300
     visit_seconds: float = 60.0       # how long a parent takes inside, once they know
     ends_early: bool = True           # the site answers `Sluis-Session: end` when done
+    idle_seconds: int = 0             # a session unused this long ends (0: no idle limit)
     requests_per_visit: int = 3       # backend requests a parent makes inside
     tick_seconds: float = 0.5
     horizon_seconds: float | None = None  # stop here; default: until everyone is through
@@ -124,6 +128,7 @@ class Outcome:
     left_waiting: int
     peak_active: int
     drained_at: float | None      # the moment the line was empty after the last arrival
+    sessions: list[float] = field(default_factory=list)  # each session's length, seconds
 
     def summary(self) -> dict[str, Any]:
         polls = max((m.status_polls for m in self.minutes), default=0)
@@ -137,6 +142,8 @@ class Outcome:
             "wait_p90_seconds": percentile(self.waits, 90),
             "wait_max_seconds": round(max(self.waits), 1) if self.waits else None,
             "drained_at_seconds": None if self.drained_at is None else round(self.drained_at),
+            "session_mean_seconds": (round(sum(self.sessions) / len(self.sessions), 1)
+                                     if self.sessions else None),
         }
 
 
@@ -191,6 +198,16 @@ def simulate(sc: Scenario) -> Outcome:
     drawn = sc.opens_at <= 0
     peak_active = 0
     drained_at: float | None = None
+    lengths: list[float] = []
+
+    def hold(admitted: float, end: float, parent: int) -> None:
+        heapq.heappush(sessions, (end, parent))
+        lengths.append(end - admitted)
+
+    # An unused session ends at its idle limit, a used one that long after its last
+    # request; none outlives session_seconds from admission.
+    first_window = (min(sc.idle_seconds, sc.session_seconds) if sc.idle_seconds
+                    else sc.session_seconds)
 
     measured_now: list[tuple[float, float, float] | None] = [None]
 
@@ -236,7 +253,7 @@ def simulate(sc: Scenario) -> Outcome:
                 return False
             admitted_at[parent] = t
             gone.add(parent)
-            heapq.heappush(sessions, (t + sc.session_seconds, parent))
+            hold(t, t + first_window, parent)
             minute(t).admitted += 1
             return True
         admitted_at[parent] = t
@@ -284,11 +301,14 @@ def simulate(sc: Scenario) -> Outcome:
                     gone.add(parent)
                     minute(t).backend_requests += sc.requests_per_visit
                     last_use = t + sc.visit_seconds
-                    # Without an early end, the session lives session_seconds past the last
-                    # use (use slides it forward), and at least session_seconds from admission.
-                    end = last_use if sc.ends_early else max(
-                        last_use, admitted_at[parent]) + sc.session_seconds
-                    heapq.heappush(sessions, (end, parent))
+                    cap = admitted_at[parent] + sc.session_seconds
+                    if sc.ends_early:
+                        end = last_use
+                    elif sc.idle_seconds:
+                        end = last_use + sc.idle_seconds
+                    else:
+                        end = cap
+                    hold(admitted_at[parent], min(end, cap), parent)
                     continue
                 heapq.heappush(events, (t + poll_delay(parent, t), _POLL, parent))
         now = next_tick
@@ -299,7 +319,7 @@ def simulate(sc: Scenario) -> Outcome:
         if not drawn and now >= sc.opens_at:
             drawn = True
             draw()
-        # Sessions that ended (finished, or silent for session_seconds) free their slot.
+        # Sessions that ended (finished, idle, or at session_seconds) free their slot.
         while sessions and sessions[0][0] <= now:
             heapq.heappop(sessions)
         # Admitted parents who have not polled yet hold a slot from admission on.
@@ -335,7 +355,63 @@ def simulate(sc: Scenario) -> Outcome:
     return Outcome(minutes=ordered, waits=waits, eta_at_join=eta_pairs,
                    admitted=len(admitted_at) - len(quiet & admitted_at.keys()),
                    left_waiting=len(queue) + len(prequeue),
-                   peak_active=peak_active, drained_at=drained_at)
+                   peak_active=peak_active, drained_at=drained_at, sessions=lengths)
+
+
+def scenario_pace(sc: Scenario, rate_per_minute: int | None = None) -> pace_mod.Pace:
+    """The pace the scenario's settings allow, with sessions as long as its visits make them."""
+    return pace_mod.pace(
+        rate_per_minute=sc.rate_per_minute if rate_per_minute is None else rate_per_minute,
+        max_active=sc.max_active, session_seconds=sc.session_seconds,
+        idle_seconds=sc.idle_seconds, visit_seconds=sc.visit_seconds, ends_early=sc.ends_early)
+
+
+def assumptions(sc: Scenario) -> str:
+    """How long a session is taken to last, and why, in one sentence."""
+    visit = pace_mod.seconds_text(sc.visit_seconds)
+    longest = pace_mod.seconds_text(sc.session_seconds)
+    if sc.ends_early:
+        why = (f"a visit of {visit}; the site ends each session when the parent is done "
+               "(Sluis-Session: end), so a session lasts the visit")
+    elif sc.idle_seconds:
+        why = (f"a visit of {visit}; the site never ends sessions, so a session lasts the "
+               f"visit plus idle_seconds ({pace_mod.seconds_text(sc.idle_seconds)})")
+    else:
+        return (f"the site never ends sessions and there is no idle limit, so every session "
+                f"lasts session_seconds ({longest}), whatever the visit ({visit})")
+    typical = pace_mod.assumed_session(session_seconds=sc.session_seconds,
+                                       idle_seconds=sc.idle_seconds,
+                                       visit_seconds=sc.visit_seconds, ends_early=sc.ends_early)
+    cut = typical < (sc.visit_seconds if sc.ends_early else sc.visit_seconds + sc.idle_seconds)
+    return why + (f", cut at session_seconds ({longest})" if cut else
+                  f"; session_seconds ({longest}) is never reached")
+
+
+def pace_lines(sc: Scenario, outcome: Outcome) -> list[str]:
+    """The effective pace beside the configured rate, what sets it, and what it assumes."""
+    lines = []
+    rates = [sc.rate_per_minute, *(rate for _, rate in sorted(sc.rate_changes))]
+    for i, rate in enumerate(dict.fromkeys(rates)):
+        p = scenario_pace(sc, rate)
+        when = "" if i == 0 else " after the rate change"
+        lines.append(f"configured rate {rate:,} a minute{when}, effective pace "
+                     f"{pace_mod.per_minute_text(p.per_minute)} a minute: "
+                     f"{pace_mod.describe(p, sc.max_active)}")
+    lines.append(f"assumed: {assumptions(sc)}")
+    mean = outcome.summary()["session_mean_seconds"]
+    if mean is not None:
+        lines.append(f"simulated sessions lasted {pace_mod.seconds_text(mean)} on average "
+                     "(from admission, the moments before a parent notices included)")
+    return lines
+
+
+def pace_json(sc: Scenario) -> dict[str, Any]:
+    p = scenario_pace(sc)
+    return {"rate_per_minute": sc.rate_per_minute,
+            "effective_rate_per_minute": round(p.per_minute, 1), "pace_set_by": str(p.set_by),
+            "typical_session_seconds": round(p.session_seconds, 1),
+            "visit_seconds": sc.visit_seconds, "ends_early": sc.ends_early,
+            "idle_seconds": sc.idle_seconds, "session_seconds": sc.session_seconds}
 
 
 def table(outcome: Outcome) -> str:
@@ -365,12 +441,16 @@ def add_arguments(p: Any) -> None:
                         "arrivals before it wait in the pre-queue for the draw")
     p.add_argument("--rate", type=int, required=True, help="rate_per_minute")
     p.add_argument("--max-active", type=int, required=True)
-    p.add_argument("--session-seconds", type=int, default=900)
+    p.add_argument("--session-seconds", type=int, default=900,
+                   help="the longest a session lasts from admission")
+    p.add_argument("--idle-seconds", type=int, default=0,
+                   help="a session with no request for this long ends (0: no idle limit)")
     p.add_argument("--grace-seconds", type=int, default=300)
     p.add_argument("--visit", default="5m", help="how long a parent takes inside (e.g. 4m)")
     p.add_argument("--no-early-end", action="store_true",
                    help="the site never answers `Sluis-Session: end`: a session lasts "
-                        "session_seconds past the parent's last request")
+                        "idle_seconds past the parent's last request, or session_seconds "
+                        "without an idle limit")
     p.add_argument("--requests-per-visit", type=int, default=8)
     p.add_argument("--tick-ms", type=int, default=500, help="the worker's tick")
     p.add_argument("--rate-change", action="append", default=[],
@@ -397,7 +477,8 @@ def scenario_from(args: Any) -> Scenario:
         rate_per_minute=args.rate, max_active=args.max_active,
         session_seconds=args.session_seconds, opens_at=duration(args.opens_after),
         grace_seconds=args.grace_seconds, visit_seconds=duration(args.visit),
-        ends_early=not args.no_early_end, requests_per_visit=args.requests_per_visit,
+        ends_early=not args.no_early_end, idle_seconds=args.idle_seconds,
+        requests_per_visit=args.requests_per_visit,
         tick_seconds=args.tick_ms / 1000, rate_changes=tuple(changes), seed=args.seed)
 
 
@@ -406,17 +487,19 @@ def run(args: Any) -> int:
     import sys
 
     try:
-        outcome = simulate(scenario_from(args))
+        sc = scenario_from(args)
+        outcome = simulate(sc)
     except ValueError as exc:
         sys.stderr.write(f"sluis rehearse: {exc}\n")
         return 2
     if args.json:
-        sys.stdout.write(json.dumps({"summary": outcome.summary(),
+        sys.stdout.write(json.dumps({"summary": outcome.summary(), "pace": pace_json(sc),
                                      "minutes": [m.as_json() for m in outcome.minutes]},
                                     indent=1) + "\n")
         return 0
     s = outcome.summary()
     sys.stdout.write(table(outcome) + "\n\n")
+    sys.stdout.write("\n".join(pace_lines(sc, outcome)) + "\n")
     sys.stdout.write(
         f"admitted {s['admitted']:,}; peak line {s['peak_queue']:,}; peak live sessions "
         f"{s['peak_active']:,} (max_active {args.max_active:,}); peak polling "

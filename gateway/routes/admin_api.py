@@ -8,6 +8,7 @@ nothing is written unless everything is valid.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway import lottery
+from gateway import lottery, pace
 from gateway.admin_auth import AdminAuth, Operator, Refusal
 from gateway.rooms import RoomConfig, RoomSettingsError, validate_changes
 from gateway.routes.admin_openapi import document
-from gateway.store import Store, StoreUnavailable, UnfairChange
+from gateway.store import RoomView, Store, StoreUnavailable, UnfairChange
 
 MAX_BODY = 64 * 1024
 Handler = Callable[[Request, Operator], Awaitable[Response]]
@@ -51,16 +52,48 @@ def room_of(request: Request) -> RoomConfig | None:
     return next((r for r in rooms if r.name == name), None)
 
 
+def closed_now(view_settings: Any, now_ms: int) -> bool:
+    return bool(view_settings.closed or (view_settings.closes_at_ms
+                                         and now_ms >= view_settings.closes_at_ms))
+
+
 def state_of(view_settings: Any, now_ms: int, breaker_open: bool) -> str:
     """The room as a visitor would find it: open, prequeue, paused, closed."""
-    if view_settings.closed or (view_settings.closes_at_ms
-                                and now_ms >= view_settings.closes_at_ms):
+    if closed_now(view_settings, now_ms):
         return "closed"
     if view_settings.paused or breaker_open:
         return "paused"
     if view_settings.opens_at_ms > now_ms:
         return "prequeue"
     return "open"
+
+
+def pace_json(view: RoomView) -> dict[str, Any]:
+    """The pace the room keeps (the rate, or max_active over the typical session), what
+    sets it, and what holds the line back at this moment."""
+    s, c = view.settings, view.counters
+    waiting = view.queued + view.prequeued
+    held = pace.held_by(paused=s.paused, breaker_open=view.breaker_open, sold_out=view.sold_out,
+                        opens_later=s.opens_at_ms > view.now_ms,
+                        closed=closed_now(s, view.now_ms), waiting=waiting)
+    p = pace.pace(rate_per_minute=s.rate_per_minute, max_active=s.max_active,
+                  session_seconds=s.session_seconds, idle_seconds=s.idle_seconds,
+                  mean_session_seconds=view.mean_session_seconds, held=held)
+    now = pace.holding_now(p, waiting=waiting, active=view.active, max_active=s.max_active)
+    return {
+        "effective_rate_per_minute": round(p.per_minute, 1),
+        "pace_set_by": str(p.set_by),
+        "pace": pace.describe(p, s.max_active),
+        "max_active_allows_per_minute": (None if math.isinf(p.capacity_per_minute)
+                                         else round(p.capacity_per_minute, 1)),
+        "typical_session_seconds": round(p.session_seconds, 1),
+        "typical_session_measured": p.measured,
+        "sessions_measured_total": c.get("sessions_measured_total", 0),
+        "line_held_by": None if now is None else str(now),
+        "inventory_remaining": view.inventory_remaining,
+        "inventory_source": view.inventory_source,
+        "sold_out": view.sold_out,
+    }
 
 
 async def room_json(store: Store, room: RoomConfig) -> dict[str, Any]:
@@ -87,6 +120,7 @@ async def room_json(store: Store, room: RoomConfig) -> dict[str, Any]:
         "adaptive": {"enabled": a.enabled, "min_rate": a.min_rate, "max_rate": a.max_rate,
                      "target_p95_ms": a.target_p95_ms, "max_error_rate": a.max_error_rate},
         "leader": view.leader,
+        **pace_json(view),
     }
 
 

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway import __version__
-from gateway.rooms import LIMITS, RoomConfig
+from gateway.pace import Limit
+from gateway.rooms import LIMITS, MIN_IDLE_SECONDS, RoomConfig
 
+LIMIT_NAMES: list[str | None] = [str(limit) for limit in Limit]
 _TIME = {"type": ["string", "null"], "format": "date-time",
          "description": "ISO 8601 with a UTC offset, e.g. 2027-03-01T09:00:00+01:00; "
                         "null or \"\" clears it"}
@@ -25,7 +27,10 @@ CHANGE = {
     "properties": {
         "rate_per_minute": _whole("rate_per_minute", "admissions a minute, spread over ticks"),
         "max_active": _whole("max_active", "never more live sessions than this"),
-        "session_seconds": _whole("session_seconds", "a session ends after this long unused"),
+        "session_seconds": _whole("session_seconds", "the longest a session lasts from "
+                                  "admission"),
+        "idle_seconds": _whole("idle_seconds", "a session with no request for this long "
+                               f"ends; 0: no idle limit, else at least {MIN_IDLE_SECONDS}"),
         "grace_seconds": _whole("grace_seconds", "a silent waiting visitor loses the place "
                                                  "after this long"),
         "paused": {"type": "boolean", "description": "true: nobody is admitted"},
@@ -49,6 +54,7 @@ ROOM = {
         "rate_per_minute": {"type": "integer"},
         "max_active": {"type": "integer"},
         "session_seconds": {"type": "integer"},
+        "idle_seconds": {"type": "integer", "description": "0: no idle limit"},
         "grace_seconds": {"type": "integer"},
         "paused": {"type": "boolean"},
         "closed": {"type": "boolean"},
@@ -73,6 +79,33 @@ ROOM = {
             "max_rate": {"type": "integer"}, "target_p95_ms": {"type": "integer"},
             "max_error_rate": {"type": "number"}}},
         "leader": {"type": ["string", "null"], "description": "the worker leading the room"},
+        "effective_rate_per_minute": {
+            "type": "number", "description": "admissions a minute the room can keep up: the "
+            "smaller of rate_per_minute and max_active × 60 / typical_session_seconds; 0 "
+            "while admission is held"},
+        "pace_set_by": {"enum": LIMIT_NAMES, "description": "what sets the effective pace: "
+                        "the rate, max_active, or what holds admission (sold out, closed with "
+                        "nobody in line, paused, the backend breaker, not open yet)"},
+        "pace": {"type": "string", "description": "the same in one sentence, for people"},
+        "max_active_allows_per_minute": {
+            "type": ["number", "null"], "description": "max_active × 60 / "
+            "typical_session_seconds; null when sessions take no measurable time"},
+        "typical_session_seconds": {
+            "type": "number", "description": "the mean length of the sessions that ended "
+            "(typical_session_measured), else the longest a session may last "
+            "(session_seconds)"},
+        "typical_session_measured": {"type": "boolean"},
+        "sessions_measured_total": {"type": "integer", "description": "sessions that "
+                                    "ended and were measured: by the site, idle or expired"},
+        "line_held_by": {"enum": [*LIMIT_NAMES, None], "description": "what keeps the "
+                         "head of the line waiting now: `max_active` when every slot is "
+                         "taken, `rate` while slots are free; null when nobody waits"},
+        "inventory_remaining": {"type": ["integer", "null"], "description": "places left "
+                                "as the room's inventory source last reported; null when "
+                                "it has none or nothing is known"},
+        "inventory_source": {"type": ["string", "null"]},
+        "sold_out": {"type": "boolean", "description": "the inventory source reports no "
+                     "places left: admission stops"},
     },
 }
 

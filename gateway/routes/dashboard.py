@@ -23,6 +23,7 @@ from gateway.admin_auth import (
     cookie_header,
 )
 from gateway.charts import per_minute, room_charts
+from gateway.pace import per_minute_text, seconds_text
 from gateway.rooms import RoomConfig, RoomSettingsError, iso_from_ms, validate_changes
 from gateway.routes.admin_api import apply, audit_entries, auth_of, room_json, room_of
 from gateway.store import Store, StoreUnavailable, UnfairChange
@@ -30,7 +31,7 @@ from gateway.store import Store, StoreUnavailable, UnfairChange
 HOME = "/_sluis/admin/"
 NO_STORE = {"cache-control": "no-store"}
 ACTIONS = ("settings", "pause", "resume", "opening", "closing", "drain")
-NUMBERS = ("rate_per_minute", "max_active", "session_seconds")
+NUMBERS = ("rate_per_minute", "max_active", "session_seconds", "idle_seconds")
 
 
 def _env() -> Environment:
@@ -142,11 +143,59 @@ async def _figures(store: Store, room: RoomConfig) -> dict[str, Any]:
         error_rate=last.get("error_rate"),
         answers=last.get("answers", 0),
         adaptive_decision=last.get("adaptive", ""),
+        held_words=held_words(data),
+        session_words=session_words(data),
+        pace_text=per_minute_text(data["effective_rate_per_minute"]),
+        pace_label=PACE_LABELS[data["pace_set_by"]],
+        session_text=seconds_text(data["typical_session_seconds"]),
+        idle_text=seconds_text(data["idle_seconds"]),
         opens_local=_local(view_now.settings.opens_at_ms, room),
         closes_local=_local(view_now.settings.closes_at_ms, room),
         timezone=room.timezone,
     )
     return data
+
+
+PACE_LABELS = {"rate": "set by the rate", "max_active": "set by max active",
+               "paused": "held: paused", "breaker": "held: breaker open",
+               "sold_out": "held: sold out", "not_open": "held: not open yet",
+               "closed": "held: closed"}
+
+
+def held_words(r: dict[str, Any]) -> str:
+    """What keeps the head of the line waiting right now, in plain words."""
+    why = r["line_held_by"]
+    if why is None:
+        return ("Passthrough: nobody is queued." if r["mode"] == "passthrough"
+                else "Nobody is waiting.")
+    if why == "max_active" and r["max_active"] == 0:
+        return "Max active is 0: nobody is admitted."
+    if why == "rate" and r["rate_per_minute"] == 0:
+        return "The rate is 0: nobody is admitted."
+    if why == "max_active":
+        return (f"Every slot is taken ({r['active']:,} of {r['max_active']:,}): the next in "
+                "line goes in when a session ends.")
+    if why == "rate":
+        return (f"The rate: slots are free, and the line moves at the configured "
+                f"{r['rate_per_minute']:,} a minute.")
+    return {
+        "paused": "Paused: nobody is admitted until the room is resumed.",
+        "breaker": "The backend breaker is open: admissions wait until the backend "
+                   "answers well again.",
+        "sold_out": "Sold out: the inventory source reports no places left; admission "
+                    "has stopped.",
+        "not_open": f"Not open yet: arrivals wait in the pre-queue until {r['opens_at']}.",
+        "closed": "Closed: no new places, and nobody is left in line.",
+    }[why]
+
+
+def session_words(r: dict[str, Any]) -> str:
+    """The typical session the pace rests on, and where it comes from."""
+    typical = seconds_text(r["typical_session_seconds"])
+    if r["typical_session_measured"]:
+        n = r["sessions_measured_total"]
+        return f"{typical}, the mean of {n:,} ended session{'s' if n != 1 else ''}"
+    return f"{typical}, the longest a session may last (assumed until sessions end)"
 
 
 def _local(ms: int, room: RoomConfig) -> str:

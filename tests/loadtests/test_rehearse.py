@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from gateway import rehearse
@@ -109,3 +111,55 @@ def test_silent_places_are_dropped_after_grace_or_else_hold_a_slot() -> None:
                                        silent=tuple(195.0 + t / 10 for t in range(10))))
     assert fresh.admitted == 10
     assert max(fresh.waits) > 60  # some parents waited for an unused session to lapse
+
+
+def test_the_stated_pace_is_the_pace_the_simulation_keeps() -> None:
+    # A shop that never ends sessions: 20 places held 60 s each admit 20 a minute,
+    # whatever the rate of 120 says.
+    sc = scenario("600@10s", rate_per_minute=120, max_active=20, session_seconds=60,
+                  ends_early=False)
+    p = rehearse.scenario_pace(sc)
+    assert p.set_by == "max_active" and p.per_minute == 20
+    out = rehearse.simulate(sc)
+    steady = [m.admitted for m in out.minutes[2:20]]
+    assert all(19 <= n <= 21 for n in steady), steady
+    assert out.summary()["session_mean_seconds"] == 60
+
+
+def test_an_idle_limit_frees_the_slots_of_parents_who_left() -> None:
+    kw: dict[str, object] = {"rate_per_minute": 600, "max_active": 20, "session_seconds": 900,
+                             "visit_seconds": 60.0, "ends_early": False}
+    held = rehearse.simulate(scenario("200@1s", **kw))
+    idle = rehearse.simulate(scenario("200@1s", idle_seconds=60, **kw))
+    assert held.drained_at is not None and idle.drained_at is not None
+    # Sessions of about 120 s (visit and idle limit) instead of 900 s.
+    assert 115 <= idle.summary()["session_mean_seconds"] <= 130
+    assert held.drained_at > 5 * idle.drained_at
+    assert rehearse.scenario_pace(scenario("1@1s", idle_seconds=60, **kw)).session_seconds == 120
+
+
+def test_sluis_rehearse_says_when_max_active_not_the_rate_sets_the_pace(
+        capsys: pytest.CaptureFixture[str], tmp_path: object,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUIS_DATA_DIR", str(tmp_path))
+    code = main(["rehearse", "--arrivals", "300@1m", "--rate", "120", "--max-active", "20",
+                 "--session-seconds", "60", "--no-early-end", "--visit", "30s"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert ("configured rate 120 a minute, effective pace 20 a minute: max_active sets the "
+            "pace, not the rate: 20 × 60 / 60 s sessions (assumed)") in out
+    assert "assumed: the site never ends sessions and there is no idle limit" in out
+    assert "whatever the visit (30 s)" in out
+    code = main(["rehearse", "--arrivals", "300@1m", "--rate", "120", "--max-active", "200",
+                 "--visit", "4m", "--no-early-end", "--idle-seconds", "60", "--json"])
+    pace = json.loads(capsys.readouterr().out)["pace"]
+    assert code == 0
+    assert pace == {"rate_per_minute": 120, "effective_rate_per_minute": 40.0,
+                    "pace_set_by": "max_active", "typical_session_seconds": 300.0,
+                    "visit_seconds": 240.0, "ends_early": False, "idle_seconds": 60,
+                    "session_seconds": 900}
+    main(["rehearse", "--arrivals", "300@1m", "--rate", "40", "--max-active", "200",
+          "--visit", "4m"])
+    out = capsys.readouterr().out
+    assert "effective pace 40 a minute: the rate sets the pace; max_active would allow 50" in out
+    assert "so a session lasts the visit; session_seconds (15 min) is never reached" in out
