@@ -41,3 +41,5 @@ def configure(level: str = "INFO") -> None:
     root.setLevel(level)
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+    # One line per request the inventory poller or the CLI makes: noise, not news.
+    logging.getLogger("httpx").setLevel(max(root.level, logging.WARNING))
