@@ -9,8 +9,9 @@ places that are gone.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,8 @@ STALE_MIN_SECONDS = 30
 class InventoryConfig:
     source: str
     url: str | None = None
+    # The Authorization header the availability URL needs (from authorization_env).
+    authorization: str | None = field(default=None, repr=False)
     path: tuple[str, ...] = ()
     interval_seconds: float = 5.0
     timeout_seconds: float = 3.0
@@ -95,8 +98,10 @@ def _walk(node: Any, path: tuple[str, ...]) -> Any:
         yield from _walk(node[int(step)], rest)
 
 
-def parse_inventory(room: str, table: Any) -> tuple[InventoryConfig | None, dict[str, str]]:
-    """(the config or None when the room names no source, every reason a value is bad)."""
+def parse_inventory(room: str, table: Any, env: Mapping[str, str] | None = None
+                    ) -> tuple[InventoryConfig | None, dict[str, str]]:
+    """(the config or None when the room names no source, every reason a value is bad).
+    `env` (default: the process's) holds the secret that `authorization_env` names."""
     if table is None:
         return None, {}
     where = f"{room}.inventory"
@@ -104,7 +109,8 @@ def parse_inventory(room: str, table: Any) -> tuple[InventoryConfig | None, dict
         return None, {where: "must be a table: [rooms.<name>.inventory]"}
     reasons: dict[str, str] = {}
     known = {"source", "url", "path", "interval_seconds", "timeout_seconds", "sessions",
-             "marker", "marker_hold_seconds", "waiting_list_url", "waiting_list_text"}
+             "marker", "marker_hold_seconds", "waiting_list_url", "waiting_list_text",
+             "authorization_env"}
     for key in table:
         if key not in known:
             reasons[f"{where}.{key}"] = f"unknown setting (use {', '.join(sorted(known))})"
@@ -119,6 +125,16 @@ def parse_inventory(room: str, table: Any) -> tuple[InventoryConfig | None, dict
             reasons[f"{where}.url"] = "must be an http:// or https:// address"
         else:
             values["url"] = url
+    if "authorization_env" in table:
+        name = table["authorization_env"]
+        secret = (os.environ if env is None else env).get(name, "") if isinstance(
+            name, str) else ""
+        if not secret or any(c in secret for c in "\r\n"):
+            reasons[f"{where}.authorization_env"] = (
+                "names an unset environment variable (it holds the whole Authorization "
+                "header, e.g. \"Token abc123\")")
+        else:
+            values["authorization"] = secret
     path = table.get("path", "")
     if not isinstance(path, str) or (source == "url" and not path):
         reasons[f"{where}.path"] = ("the member that holds the number of places left, "

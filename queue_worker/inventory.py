@@ -75,9 +75,11 @@ class Poller:
     async def _from_url(self) -> int:
         assert self.config.url is not None
         if self._client is None:
+            headers = {"accept": "application/json", "user-agent": USER_AGENT}
+            if self.config.authorization:
+                headers["authorization"] = self.config.authorization
             self._client = httpx.AsyncClient(
-                timeout=self.config.timeout_seconds, follow_redirects=False,
-                headers={"accept": "application/json", "user-agent": USER_AGENT})
+                timeout=self.config.timeout_seconds, follow_redirects=False, headers=headers)
         r = await self._client.get(self.config.url)
         if r.status_code != 200:
             raise InventoryError(f"{self.config.url} answered {r.status_code}")

@@ -36,10 +36,13 @@ class Availability:
         self.document: Any = {"events": [{"remaining": 2}, {"remaining": 1}]}
         self.status = 200
         self.asked = 0
+        self.token: str | None = None
 
     def app(self) -> Starlette:
         async def availability(request: Request) -> Response:
             self.asked += 1
+            if self.token and request.headers.get("authorization") != self.token:
+                return JSONResponse({"detail": "no token"}, status_code=401)
             return JSONResponse(self.document, status_code=self.status)
 
         return Starlette(routes=[Route("/api/availability", availability)])
@@ -138,6 +141,30 @@ async def test_a_failing_source_changes_nothing_and_is_asked_again(store: Store)
         poller = worker.rooms[ROOM].inventory
         assert poller is not None and poller.failures >= 1
         await poller.close()
+
+
+async def test_a_shop_api_that_needs_a_token_gets_it(store: Store) -> None:
+    shop = Availability()
+    shop.token = "Token 0123abc"
+    async with serving(shop.app()) as base:
+        inventory, reasons = parse_inventory("default", {
+            "url": base + "/api/availability", "path": "events.*.remaining",
+            "interval_seconds": 0.5, "authorization_env": "SHOP_TOKEN"},
+            env={"SHOP_TOKEN": "Token 0123abc"})
+        assert reasons == {} and inventory is not None
+        worker = Worker(store, (RoomConfig(name=ROOM, inventory=inventory),), worker_id="w1",
+                        sample_seconds=60)
+
+        async def read() -> bool:
+            return (await store.view(ROOM)).inventory_remaining == 3
+
+        await tick_until(worker, read, "the figure read with the token")
+        poller = worker.rooms[ROOM].inventory
+        assert poller is not None
+        await poller.close()
+    _, reasons = parse_inventory("default", {"url": "https://x.example/a", "path": "a",
+                                             "authorization_env": "UNSET"}, env={})
+    assert "default.inventory.authorization_env" in reasons
 
 
 async def test_the_booking_engine_is_read_directly(store: Store, tmp_path: Path) -> None:
