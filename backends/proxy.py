@@ -9,12 +9,13 @@ or the secret header this proxy adds); see docs/backends.md.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from backends.base import HOP_BY_HOP, Receive, Scope, Send
 from backends.config import BackendConfig
-from backends.rewrite import DECODABLE, Rewriter, rewritable
+from backends.rewrite import ASKED, Rewriter, decodable, rewritable
 from backends.upstream import (
     Connection,
     Origin,
@@ -50,11 +51,17 @@ _OWN = HOP_BY_HOP | {b"host", b"expect", b"content-length", b"x-forwarded-host",
 # admission goes to the upstream whatever the visitor asks.
 _KEPT = _OWN | {b"sluis-admission"}
 # Answer headers that name the upstream's address (rewritten with rewrite_headers).
-_REWRITTEN = frozenset({b"location", b"content-location", b"refresh", b"set-cookie"})
+_REWRITTEN = frozenset({b"location", b"content-location", b"refresh", b"set-cookie", b"link",
+                        b"content-security-policy", b"content-security-policy-report-only"})
 # Answer headers not passed on: hop-by-hop ones, and Date, which the gateway's server
 # writes itself (two Date headers would be an invalid answer).
 _DROP = HOP_BY_HOP | {b"date"}
 _BODYLESS = (b"GET", b"HEAD", b"DELETE", b"OPTIONS", b"TRACE")
+# A textual answer up to this long is read whole before it is rewritten, so that it keeps
+# a Content-Length; longer ones stream, chunked.
+_WHOLE_BYTES = 256 * 1024
+# Seconds between two warnings about answers the proxy could not decode to rewrite.
+_TELL_EVERY = 60.0
 
 
 class ClientGone(Exception):
@@ -81,6 +88,7 @@ class ProxyBackend:
         self._upstream_host = b"host: " + self.origin.netloc + b"\r\n"
         self._proto_lines = {scheme: self._proto_line(scheme) for scheme in ("http", "https")}
         self._rewritable: dict[bytes, bool] = {}
+        self._undecodable_told: dict[bytes, float] = {}
 
     @classmethod
     def to(cls, upstream: str) -> ProxyBackend:
@@ -193,6 +201,21 @@ class ProxyBackend:
         finally:
             self.pool.release(conn)
 
+    def _tell_undecodable(self, encoding: bytes, content_type: bytes) -> None:
+        """An answer to rewrite in an encoding the proxy cannot read, although it asked for
+        gzip or deflate alone: passed on as it is (a page with a few links to the upstream
+        beats no page), and said in the log once a minute per encoding."""
+        now = time.monotonic()
+        if now - self._undecodable_told.get(encoding, -_TELL_EVERY) < _TELL_EVERY:
+            return
+        if len(self._undecodable_told) >= _SEEN_LIMIT:
+            self._undecodable_told.clear()
+        self._undecodable_told[encoding] = now
+        log.warning("upstream answered in an encoding the proxy cannot decode; passed on "
+                    "without rewriting", extra={"upstream": self.config.upstream,
+                                                "content_encoding": encoding.decode("latin-1"),
+                                                "content_type": content_type.decode("latin-1")})
+
     def _is_rewritable(self, content_type: bytes) -> bool:
         known = self._rewritable.get(content_type)
         if known is None:
@@ -221,19 +244,31 @@ class ProxyBackend:
             elif k == b"content-encoding":
                 encoding = v.strip().lower()
             elif rewrite_headers and k in _REWRITTEN:
-                if k == b"set-cookie":
-                    v = self.rewriter.set_cookie(v)
-                else:  # Location, Content-Location, Refresh
-                    public = public or self._public(scope, host)
-                    v = self.rewriter.url(v, public)
+                public = public or self._public(scope, host)
+                v = self.rewriter.header(k, v, public)
             out.append((k, v))
         if named is not None:
             out = [(k, v) for k, v in out if k not in named]
         rewriting = (cfg.rewrite_bodies and content_type is not None
                      and self._is_rewritable(content_type)
-                     and (encoding is None or encoding in DECODABLE or encoding == b"identity")
-                     and scope["method"] != "HEAD")
+                     and scope["method"] != "HEAD" and conn.status not in (204, 304))
+        if rewriting and not decodable(encoding):
+            rewriting = False
+            self._tell_undecodable(encoding or b"", content_type or b"")
         timeout = cfg.read_timeout_seconds
+        if rewriting and (encoding is None or encoding == b"identity"):
+            body = conn.whole_body()
+            if body is None:
+                body = await _small_body(conn, out, timeout)
+            if body is not None:  # the usual small answer: rewritten whole, with a length
+                text = self.rewriter.text(body, public or self._public(scope, host))
+                if text is not body:
+                    out = [(k, v) for k, v in out if k != b"content-length"]
+                    out.append((b"content-length", b"%d" % len(text)))
+                await send({"type": "http.response.start", "status": conn.status,
+                            "headers": out})
+                await send({"type": "http.response.body", "body": text})
+                return
         if not rewriting:
             start = {"type": "http.response.start", "status": conn.status, "headers": out}
             body = conn.whole_body()
@@ -281,12 +316,25 @@ def _decodable(accept_encoding: bytes) -> bytes:
     found = _decodable_seen.get(accept_encoding)
     if found is None:
         found = b", ".join(e for e in (p.strip() for p in accept_encoding.split(b","))
-                           if e.split(b";")[0].strip().lower() in DECODABLE) or b"identity"
+                           if e.split(b";")[0].strip().lower() in ASKED) or b"identity"
         if len(accept_encoding) <= _SEEN_LIMIT:
             if len(_decodable_seen) >= _SEEN_LIMIT:
                 _decodable_seen.clear()
             _decodable_seen[accept_encoding] = found
     return found
+
+
+async def _small_body(conn: Connection, headers: list[tuple[bytes, bytes]], wait_s: float
+                      ) -> bytes | None:
+    """The whole body of an answer whose Content-Length says it is small, else None (and
+    nothing read)."""
+    length = next((v for k, v in headers if k == b"content-length"), b"")
+    if not length.isdigit() or int(length) > _WHOLE_BYTES:
+        return None
+    pieces = []
+    while (piece := await conn.chunk(wait_s)) is not None:
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
