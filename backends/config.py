@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 KINDS = ("proxy", "handoff", "internal")
 DEFAULT = "default"  # the kind of a room that names none: SLUIS_BACKEND
@@ -47,6 +47,9 @@ class BackendConfig:
     cookie_domain: str | None = None
     # The gateway's address as visitors see it; unset: the request's own Host.
     public_url: str | None = None
+    # The origin the upstream believes is its own, when guessing it from `upstream` and
+    # the visitor's scheme is wrong; Origin and Referer naming the gateway name it instead.
+    upstream_origin: str | None = None
     secret_header: str | None = None
     secret_value: str | None = field(default=None, repr=False)
     websockets: bool = True
@@ -72,8 +75,9 @@ _BREAKER: dict[str, tuple[str, float, float]] = {
     "breaker_window_seconds": ("window_seconds", 1, 300),
     "breaker_min_requests": ("min_requests", 1, 1_000_000),
     "breaker_cooldown_seconds": ("cooldown_seconds", 1, 3600)}
-KEYS = ("backend", "upstream", "cookie_domain", "public_url", "secret_header", "secret_value",
-        "secret_value_env", "handoff_param", *_FLOATS, *_INTS, *_BOOLS, *_BREAKER)
+KEYS = ("backend", "upstream", "cookie_domain", "public_url", "upstream_origin",
+        "secret_header", "secret_value", "secret_value_env", "handoff_param", *_FLOATS, *_INTS,
+        *_BOOLS, *_BREAKER)
 
 
 def default_config(sluis_backend: str) -> BackendConfig:
@@ -81,6 +85,18 @@ def default_config(sluis_backend: str) -> BackendConfig:
     if sluis_backend.startswith(("http://", "https://")):
         return BackendConfig(kind="proxy", upstream=sluis_backend)
     return BackendConfig(kind="internal")
+
+
+def _address(url: object) -> SplitResult | None:
+    """An http(s) URL with a host name and a possible port, taken apart; else None."""
+    if not isinstance(url, str):
+        return None
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises for a port that cannot be
+    except ValueError:
+        return None
+    return parts if parts.scheme in ("http", "https") and parts.hostname else None
 
 
 def parse_backend(room: str, table: Mapping[str, Any], env: Mapping[str, str] | None = None
@@ -95,15 +111,18 @@ def parse_backend(room: str, table: Mapping[str, Any], env: Mapping[str, str] | 
     if kind not in (*KINDS, DEFAULT):
         reasons[f"{room}.backend"] = f"must be one of {', '.join(KINDS)}"
     values["kind"] = kind
-    for key in ("upstream", "public_url"):
+    for key in ("upstream", "public_url", "upstream_origin"):
         url = table.get(key)
         if url is None:
             continue
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        parts = _address(url)
+        if parts is None:
             reasons[f"{room}.{key}"] = "must be an http:// or https:// address"
+        elif key == "upstream_origin" and (parts.path not in ("", "/") or parts.query
+                                           or parts.fragment or parts.username):
+            reasons[f"{room}.{key}"] = "must be an origin: scheme://host[:port], no path"
         else:
-            values[key] = url.rstrip("/") if key == "public_url" else url
+            values[key] = url if key == "upstream" else url.rstrip("/")
     if kind in ("proxy", "handoff") and "upstream" not in values and not reasons:
         reasons[f"{room}.upstream"] = f"a {kind} backend needs an upstream address"
     for key, (low, high) in _FLOATS.items():

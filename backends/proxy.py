@@ -80,13 +80,29 @@ class ProxyBackend:
         self.base_path = parts.path.rstrip("/").encode()
         self.pool = Pool(self.origin, connect_timeout=config.connect_timeout_seconds,
                          max_idle=config.max_inflight)
-        self.rewriter = Rewriter(config.upstream, config.cookie_domain)
+        self.rewriter = Rewriter(config.upstream, config.cookie_domain, config.upstream_origin)
         self.secret = ((config.secret_header.lower().encode(), config.secret_value.encode())
                        if config.secret_header and config.secret_value else None)
         self.public = config.public_url.encode() if config.public_url else None
+        # public_url as Referer and Origin values start with it, lower-case.
+        self._public_prefix: bytes | None = None
+        self._public_origin: bytes | None = None
+        if config.public_url:
+            public = urlsplit(config.public_url.lower())
+            self._public_prefix = config.public_url.lower().encode()
+            self._public_origin = f"{public.scheme}://{public.netloc}".encode()
         # Request-head lines that are the same for every request, by the visitor's scheme.
         self._upstream_host = b"host: " + self.origin.netloc + b"\r\n"
         self._proto_lines = {scheme: self._proto_line(scheme) for scheme in ("http", "https")}
+        # The origin the upstream believes is its own, by the visitor's scheme: Origin and
+        # Referer naming the gateway are sent naming it (see _own_origin).
+        self._own = {s: self._own_origin(s) for s in ("http", "https")}
+        maps_origin = not config.preserve_host or config.upstream_origin is not None
+        # Request headers the head builder looks at; all others are copied as they are.
+        self._special = _OWN | {b"x-forwarded-for"} | (
+            {b"accept-encoding"} if config.rewrite_bodies else set()) | (
+            {self.secret[0]} if self.secret else set()) | (
+            {b"origin", b"referer"} if maps_origin else set())
         self._rewritable: dict[bytes, bool] = {}
         self._undecodable_told: dict[bytes, float] = {}
 
@@ -106,6 +122,35 @@ class ProxyBackend:
         scheme: str = scope.get("scheme", "http")
         return scheme.encode() + b"://" + (host or self.origin.netloc)
 
+    def _own_origin(self, scheme: str) -> bytes:
+        """The upstream's idea of its own origin: `upstream_origin` when set; else its own
+        host with https when it is reached over https, or the visitor's scheme, which the
+        proxy passes on in X-Forwarded-Proto (a site behind a TLS proxy believes it)."""
+        if self.config.upstream_origin:
+            return self.config.upstream_origin.encode()
+        believed = "https" if self.origin.scheme == "https" else scheme
+        return believed.encode() + b"://" + self.origin.netloc
+
+    def _to_upstream(self, lines: list[bytes], origin_at: int, referer_at: int, scheme: str,
+                     host: bytes | None) -> None:
+        """Origin and Referer naming the gateway, made to name the upstream's own origin
+        (in place in `lines`): a site that checks them against the Host it was sent (as
+        Django's CSRF protection does) would refuse every form otherwise. Other sites'
+        origins, and `null`, pass unchanged."""
+        if self._public_prefix is not None:
+            prefix, public_origin = self._public_prefix, self._public_origin
+        elif host:
+            prefix = public_origin = scheme.encode() + b"://" + host.lower()
+        else:
+            return
+        own = self._own.get(scheme) or self._own_origin(scheme)
+        if origin_at >= 0 and lines[origin_at + 2].lower() == public_origin:
+            lines[origin_at + 2] = own
+        if referer_at >= 0:
+            value, n = lines[referer_at + 2], len(prefix)
+            if value[:n].lower() == prefix and (len(value) == n or value[n] in b"/?#"):
+                lines[referer_at + 2] = own + self.base_path + (value[n:] or b"/")
+
     def _proto_line(self, scheme: str) -> bytes:
         """X-Forwarded-Proto, and the upstream's secret header when one is set."""
         secret = b"%s: %s\r\n" % self.secret if self.secret else b""
@@ -121,9 +166,12 @@ class ProxyBackend:
         host = length = forwarded_for = None
         chunked = False
         named: frozenset[bytes] | None = None
-        secret_name = self.secret[0] if self.secret else None
-        narrow_encodings = self.config.rewrite_bodies
+        special = self._special
+        origin_at = referer_at = -1
         for k, v in scope["headers"]:
+            if k not in special:
+                lines += (k, b": ", v, b"\r\n")
+                continue
             if k in _OWN:
                 if k == b"host":
                     host = v
@@ -139,11 +187,18 @@ class ProxyBackend:
             if k == b"x-forwarded-for":
                 forwarded_for = v
                 continue
-            if k == secret_name:
-                continue  # only the gateway may present the upstream's secret
-            if k == b"accept-encoding" and narrow_encodings:
+            if k == b"accept-encoding":
                 v = _decodable(v)
+            elif k == b"origin":
+                origin_at = len(lines)
+            elif k == b"referer":
+                referer_at = len(lines)
+            else:
+                continue  # the secret header: only the gateway may present it
             lines += (k, b": ", v, b"\r\n")
+        scheme: str = scope.get("scheme", "http")
+        if origin_at >= 0 or referer_at >= 0:
+            self._to_upstream(lines, origin_at, referer_at, scheme, host)
         if named is not None:
             # Headers the visitor's Connection header names are hop-by-hop too.
             kept = lines[:7]
@@ -152,7 +207,6 @@ class ProxyBackend:
                     kept += lines[i:i + 4]
             lines = kept
         client = (scope.get("client") or ("", 0))[0].encode()
-        scheme: str = scope.get("scheme", "http")
         lines += (b"host: " + host + b"\r\n" if self.config.preserve_host and host
                   else self._upstream_host,
                   b"x-forwarded-for: ", forwarded_for + b", " + client if forwarded_for
