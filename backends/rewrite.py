@@ -116,7 +116,9 @@ class Rewriter:
                                     value)
         if name == b"refresh":
             m = _REFRESH_URL.search(value)
-            return value[:m.end()] + self.url(value[m.end():], public) if m else value
+            if m is None:  # `0;https://...`, without `url=`
+                return self.pattern.sub(self.replacer(public), value)
+            return value[:m.end()] + self.url(value[m.end():], public)
         if name.startswith(b"content-security-policy"):
             return self.csp(value, public)
         return self.url(value, public)  # Location, Content-Location

@@ -78,6 +78,8 @@ def test_redirects_refresh_and_cookies_land_on_the_public_host() -> None:
     assert rw.url(b"/shop?page=2", PUBLIC) == b"/?page=2"
     assert rw.url(b"/shopping", PUBLIC) == b"/shopping"
     assert rw.header(b"refresh", b"5; URL='/shop/a'", PUBLIC) == b"5; URL='/a'"
+    assert rw.header(b"refresh", b"0;https://stad.kwandoo.be/shop/b", PUBLIC) == (
+        b"0;" + PUBLIC + b"/b")
     assert rw.url(b"https://elders.be/x", PUBLIC) == b"https://elders.be/x"
     assert rw.url(b"0; url=https://stad.kwandoo.be/shop/a", PUBLIC) == b"0; url=" + PUBLIC + b"/a"
     assert rw.set_cookie(b"s=1; Domain=.kwandoo.be; Path=/shop/; HttpOnly") == (
