@@ -88,7 +88,19 @@ class Crowd:
         self.samples: list[Sample] = []
 
     def progressed(self) -> None:
+        """A parent has an order, or was told the room is sold out or closed. Admissions
+        and failures are not progress: parents let in to a shop that refuses them would
+        keep a run going for as long as the line."""
         self.last_progress = time.time()
+
+    @property
+    def stall_seconds(self) -> float:
+        """Long enough for a slot to come free by itself (idle or session timeout) and
+        the next parent to finish, however slow the machine."""
+        plan = self.plan
+        session = min(plan.idle_seconds, plan.session_seconds) if plan.idle_seconds \
+            else plan.session_seconds
+        return max(plan.stall_seconds, 2 * session, plan.arrive_over_seconds + 10)
 
     async def request(self, client: httpx.AsyncClient, p: Parent, method: str, url: str,
                       **kwargs: Any) -> httpx.Response | None:
@@ -137,7 +149,6 @@ class Crowd:
                 # Not the gateway's answer: the shop's first page. It is our turn.
                 if p.admitted_at is None:
                     p.admitted_at = time.time()
-                    self.progressed()
                 await self.shop(p, client, r)
                 wait = 0.0
                 continue
@@ -211,24 +222,19 @@ class Crowd:
             if SOLD_OUT in answer.text:
                 self.told_sold_out(p, "shop")
                 return
+        # Not progress: a shop that refuses everyone would otherwise keep the run going.
         p.outcome = "failed"
-        self.progressed()
 
     # -- the run ------------------------------------------------------------------
 
     async def sample(self, client: httpx.AsyncClient, halt: asyncio.Event) -> None:
         """The room from the admin API twice a second."""
         headers = {"authorization": f"Bearer {ADMIN_TOKEN}"}
-        last_admitted = None
         while not halt.is_set():
             try:
                 r = await client.get(f"/_sluis/admin/api/rooms/{ROOM}", headers=headers)
                 if r.status_code == 200:
-                    room = r.json()
-                    self.samples.append(Sample(time.time(), room))
-                    if room.get("admitted_total") != last_admitted:
-                        last_admitted = room.get("admitted_total")
-                        self.progressed()
+                    self.samples.append(Sample(time.time(), r.json()))
             except httpx.HTTPError:
                 pass
             try:
@@ -251,8 +257,7 @@ class Crowd:
                                                                         strict=True)]
         stalled = False
         while not all(t.done() for t in tasks):
-            if time.time() - self.last_progress > max(self.plan.stall_seconds,
-                                                      self.plan.arrive_over_seconds + 10):
+            if time.time() - self.last_progress > self.stall_seconds:
                 stalled = True
                 break
             await asyncio.sleep(0.2)

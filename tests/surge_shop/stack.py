@@ -41,8 +41,8 @@ class Plan:
     think_seconds: tuple[float, float] = (0.2, 0.8)
     worker_tick_ms: int = 100
     shop_workers: int = 2
-    # The run ends when every parent has an outcome, or when nothing has moved this
-    # long (no admission, no order, no outcome): never at a fixed time.
+    # The run ends when every parent has an outcome, or when no parent has reached one
+    # for this long (at least twice the session timeout): never at a fixed time.
     stall_seconds: float = 60.0
     seed: int = 2027
 
