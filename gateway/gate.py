@@ -294,7 +294,7 @@ class Gate:
         # and the request id (gateway/forwarding.py).
         answer = ForwardedAnswer(send, room.name, extra, secure)
         name = room.name
-        if room.end_on.path_pattern is not None and room.end_on.ends_at(scope["path"]):
+        if room.end_on.ends_at(scope["path"]):
             answer.end()
         watch = self._watch.get(name)
         if watch is not None:
