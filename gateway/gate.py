@@ -59,22 +59,21 @@ ENDED_MEMORY = 100_000
 @dataclass(frozen=True, slots=True)
 class Watch:
     """What a room's forwarded answers are searched for: its end_on markers, then the
-    inventory's sold-out marker (at index `sold_out`, -1 when it has none)."""
+    inventory's sold-out marker (at index `sold_out`, -1 when it has none). Any of them
+    ends the session: whoever reads "thank you" or "sold out" is done with the site."""
 
     markers: tuple[bytes, ...]
-    ends: int          # markers[:ends] end the session
     sold_out: int
 
     @classmethod
     def of(cls, room: RoomConfig) -> Watch | None:
         markers = [m.encode() for m in room.end_on.markers]
-        ends = len(markers)
         marker = room.inventory.marker if room.inventory else None
+        sold_out = -1
         if marker:
+            sold_out = len(markers)
             markers.append(marker.encode())
-        if not markers:
-            return None
-        return cls(tuple(markers), ends, ends if marker else -1)
+        return cls(tuple(markers), sold_out) if markers else None
 
 
 class Gate:
@@ -310,7 +309,6 @@ class Gate:
             found = answer.found
             if watch.sold_out in found:
                 await self._sold_out(room)
-            # Whoever reads "thank you" or "sold out" is done with the site.
             ended = True
         if ended:
             self._remember_end(room.name, visitor)
