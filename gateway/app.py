@@ -108,6 +108,7 @@ def create_app(settings: Settings, backend: Backend | None = None,
         _tune_gc()
         stop = asyncio.Event()
         counting = asyncio.create_task(_flush_outcomes(store, chosen.outcomes, stop))
+        following = asyncio.create_task(store.follow_ends(gate.session_ended, stop))
         ticking = None
         if worker:
             from queue_worker.worker import Worker
@@ -122,6 +123,7 @@ def create_app(settings: Settings, backend: Backend | None = None,
             if ticking is not None:
                 await ticking
             await counting
+            await following
             await chosen.shutdown()
             await store.close()
 

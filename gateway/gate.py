@@ -51,8 +51,8 @@ SESSION_END_HEADER = b"sluis-session"
 # How long a session end that found Redis away is tried again (a session lasts no longer).
 PENDING_END_SECONDS = 3600
 ADMISSION_HEADER = b"sluis-admission"
-# Sessions this process saw end, remembered so that the old admission cookie (which a
-# marker-ended answer could not clear) is refused here at once, not at its renewal.
+# Sessions that ended (seen here, or published by any process: Store.follow_ends),
+# remembered so that their admission cookies are refused at once, not at their renewal.
 ENDED_MEMORY = 100_000
 
 
@@ -89,6 +89,7 @@ class Gate:
         self.backends = dict(backends or {})
         self._renewed: dict[tuple[str, str], float] = {}
         self._ended: dict[tuple[str, str], float] = {}
+        self._drained: dict[str, float] = {}  # room -> when all its sessions were ended
         self._watch = {r.name: w for r in rooms.rooms if (w := Watch.of(r)) is not None}
         self._pending_ends: set[tuple[str, str]] = set()
         self._ending: asyncio.Task[None] | None = None
@@ -263,9 +264,10 @@ class Gate:
                       visitor: str, admission: Admission, extra: Headers,
                       token: str | None = None) -> None:
         secure = scope.get("scheme") == "https"
-        if self._ended and token is None:
-            gone = self._ended.get((room.name, visitor))
-            if gone is not None and admission.issued_at <= gone:
+        if token is None and (self._ended or self._drained):
+            gone = max(self._ended.get((room.name, visitor), 0.0),
+                       self._drained.get(room.name, 0.0))
+            if admission.issued_at <= gone:
                 # This session ended here already: its cookie no longer lets anyone in.
                 extra.append((b"set-cookie", clear_cookie(ADMISSION_COOKIE, secure=secure)))
                 await self.wait(scope, receive, send, room, visitor, extra)
@@ -322,6 +324,14 @@ class Gate:
         if len(self._ended) >= ENDED_MEMORY:
             self._ended.clear()
         self._ended[(room, visitor)] = time.time()
+
+    def session_ended(self, room: str, visitor: str) -> None:
+        """A session end published by any process (visitor "*": the room was drained).
+        Admissions issued until now, by this clock, no longer let anyone in."""
+        if visitor == "*":
+            self._drained[room] = time.time()
+        else:
+            self._remember_end(room, visitor)
 
     async def _sold_out(self, room: RoomConfig) -> None:
         """The shop's sold-out text was seen: admissions stop, waiting visitors are told."""

@@ -74,3 +74,6 @@ def room_keys(room: str) -> RoomKeys:
 
 
 ROOMS_INDEX = f"{PREFIX}:rooms"  # set of room names known to this deployment
+# Pub/sub channel: every session end and drain, "room\nvisitor" ("*" for a whole room),
+# so that every gateway process refuses the ended admissions at once.
+ENDS_CHANNEL = f"{PREFIX}:ends"

@@ -6,6 +6,8 @@ sees a Redis exception, a key name or a script.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -21,7 +23,7 @@ from gateway.rooms import LIVE_FIELDS, LiveSettings, RoomConfig
 from gateway.store.coalesce import Coalescer
 from gateway.store.connect import Client
 from gateway.store.errors import StoreUnavailable
-from gateway.store.keys import ROOMS_INDEX, RoomKeys, room_keys
+from gateway.store.keys import ENDS_CHANNEL, ROOMS_INDEX, RoomKeys, room_keys
 from gateway.store.scripts import Scripts
 
 log = logging.getLogger("sluis.store")
@@ -297,7 +299,34 @@ class Store:
     async def end_session(self, room: str, visitor: str) -> bool:
         k = self.keys(room)
         return bool(await self.scripts.end_session(keys=[k.state, k.active, k.started],
-                                                   args=[visitor]))
+                                                   args=[visitor, ENDS_CHANNEL, room]))
+
+    async def follow_ends(self, on_end: Callable[[str, str], None], stop: asyncio.Event,
+                          retry_seconds: float = 1.0) -> None:
+        """Call `on_end(room, visitor)` for every session end any process publishes
+        (visitor "*": the whole room was drained), until `stop`. A lost connection is
+        followed again after `retry_seconds`; ends published meanwhile are missed, and
+        the gateway's renewal check is what catches those."""
+        while not stop.is_set():
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.subscribe(ENDS_CHANNEL)
+                while not stop.is_set():
+                    message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                       timeout=1.0)
+                    if message is None:
+                        continue
+                    room, _, visitor = (_text(message.get("data")) or "").partition("\n")
+                    if room and visitor:
+                        on_end(room, visitor)
+            except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
+                log.warning("following session ends interrupted; retrying",
+                            extra={"error": str(exc) or type(exc).__name__})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), retry_seconds)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     # -- rooms ----------------------------------------------------------------------
 
@@ -494,7 +523,7 @@ class Store:
         k = self.keys(room)
         at = datetime.now().astimezone().isoformat(timespec="seconds")
         return int(await self.scripts.drain(keys=[k.state, k.active, k.audit, k.started],
-                                            args=[actor, at]))
+                                            args=[actor, at, ENDS_CHANNEL, room]))
 
     @_translate
     async def record_sample(self, room: str, worker: str, sample: dict[str, Any],
