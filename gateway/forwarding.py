@@ -9,12 +9,14 @@ forwarded path instead of one per concern.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from backends.guard import Relay
 from gateway import metrics
 from gateway.http import Headers, clear_cookie
 from gateway.request_id import WithRequestId
 from gateway.session_end import Scanner, textual
-from gateway.tickets import ADMISSION_COOKIE, VISITOR_COOKIE
+from gateway.tickets import ADMISSION_COOKIE, EXIT_COOKIE, VISITOR_COOKIE
 from gateway.types import Message, Send
 
 SESSION_END_HEADER = b"sluis-session"
@@ -23,7 +25,7 @@ SESSION_END_HEADER = b"sluis-session"
 # as bytes: the admission cookie found here is the one the gate read, exactly.
 _SPACE = bytes(i for i in range(256) if chr(i).isspace())
 _ADMISSION = ADMISSION_COOKIE.encode() + b"="
-_OWN = (VISITOR_COOKIE.encode() + b"=", _ADMISSION)
+_OWN = (VISITOR_COOKIE.encode() + b"=", _ADMISSION, EXIT_COOKIE.encode() + b"=")
 # A visitor sends the same Cookie header with every request: short ones are split once.
 _JAR_LIMIT = 1024
 _jars: dict[bytes, tuple[bytes | None, bytes | None]] = {}
@@ -56,7 +58,7 @@ class ForwardedAnswer(Relay):
     """The send Gate.forward gives the backend; `ended` after `Sluis-Session: end` (or
     `end()`); `found` holds the indexes of the watched markers seen in the body."""
 
-    __slots__ = ("ended", "extra", "ids", "room", "scanner", "secure", "tail")
+    __slots__ = ("ended", "exit", "extra", "ids", "room", "scanner", "secure", "tail")
 
     def __init__(self, send: Send, room: str, extra: Headers, secure: bool) -> None:
         # Relay's fields set here directly: this runs on every forwarded request.
@@ -75,6 +77,9 @@ class ForwardedAnswer(Relay):
         self.secure = secure
         self.ended = False
         self.scanner: Scanner | None = None
+        # Makes the exit pass's Set-Cookie header, added when the answer ends the
+        # session (made only then: signing costs more than the rest of this layer).
+        self.exit: Callable[[], tuple[bytes, bytes]] | None = None
 
     def end(self) -> None:
         """This answer ends the session (an end_on path): it is sent in full, with the
@@ -122,7 +127,7 @@ class ForwardedAnswer(Relay):
         # name, the last wins.
         self.tail = [*self.extra,
                      (b"set-cookie", clear_cookie(ADMISSION_COOKIE, secure=self.secure)),
-                     *self.ids]
+                     *((self.exit(),) if self.exit is not None else ()), *self.ids]
 
     def _without_session_header(self, headers: Headers) -> Headers:
         out = []

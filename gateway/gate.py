@@ -9,6 +9,7 @@ without an admission, whatever the method or the form of the path.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -38,9 +39,15 @@ from gateway.i18n import language_of
 from gateway.pages import ARRIVING_REFRESH, PREFS_PATH, REFRESH_COOKIE, Pages, security_headers
 from gateway.rooms import RoomConfig
 from gateway.routes.prefs import prefs
-from gateway.routing import FreePasses, Rooms, free_pass
+from gateway.routing import FreePasses, Refusal, Rooms, free_pass
 from gateway.store import Code, Store, StoreUnavailable
-from gateway.tickets import ADMISSION_COOKIE, VISITOR_COOKIE, Tickets, new_visitor_id
+from gateway.tickets import (
+    ADMISSION_COOKIE,
+    EXIT_COOKIE,
+    VISITOR_COOKIE,
+    Tickets,
+    new_visitor_id,
+)
 from gateway.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("sluis.gate")
@@ -90,6 +97,9 @@ class Gate:
         self._renewed: dict[tuple[str, str], float] = {}
         self._ended: dict[tuple[str, str], float] = {}
         self._drained: dict[str, float] = {}  # room -> when all its sessions were ended
+        # Sessions the site ended (here or published by any process): their visitors may
+        # still GET for the room's exit_seconds (pass_out).
+        self._exits: dict[tuple[str, str], float] = {}
         self._watch = {r.name: w for r in rooms.rooms if (w := Watch.of(r)) is not None}
         self._pending_ends: set[tuple[str, str]] = set()
         self._ending: asyncio.Task[None] | None = None
@@ -115,6 +125,9 @@ class Gate:
             await self.sluis(scope, receive, with_security_headers(scope, send))
             return
         room = self.rooms.for_scope(scope)
+        if isinstance(room, Refusal):
+            await room(scope, receive, send)  # a Host no room takes, an ambiguous path
+            return
         why = free_pass(room, scope, self.trusted)
         if why is not None:
             # Operators, health checks, a room in passthrough: counted, never queued.
@@ -132,6 +145,10 @@ class Gate:
             return
         if kind == "websocket":
             await send({"type": "websocket.close", "code": 1008})
+            return
+        if visitor is not None and EXIT_COOKIE in jar and self._may_leave(
+                scope, room, visitor, jar[EXIT_COOKIE]):
+            await self.pass_out(scope, receive, send, room, visitor)
             return
         await self.wait(scope, receive, send, room, visitor)
 
@@ -268,7 +285,11 @@ class Gate:
             gone = max(self._ended.get((room.name, visitor), 0.0),
                        self._drained.get(room.name, 0.0))
             if admission.issued_at <= gone:
-                # This session ended here already: its cookie no longer lets anyone in.
+                # This session ended: its cookie no longer lets anyone in. Right after the
+                # site ended it, its confirmation may still be read (pass_out).
+                if self._may_leave(scope, room, visitor):
+                    await self.pass_out(scope, receive, send, room, visitor)
+                    return
                 extra.append((b"set-cookie", clear_cookie(ADMISSION_COOKIE, secure=secure)))
                 await self.wait(scope, receive, send, room, visitor, extra)
                 return
@@ -295,6 +316,8 @@ class Gate:
         # and the request id (gateway/forwarding.py).
         answer = ForwardedAnswer(send, room.name, extra, secure)
         name = room.name
+        if room.exit_seconds:
+            answer.exit = functools.partial(self._exit_header, room, visitor, secure)
         if room.end_on.ends_at(scope["path"]):
             answer.end()
         watch = self._watch.get(name)
@@ -313,25 +336,70 @@ class Gate:
                 await self._sold_out(room)
             ended = True
         if ended:
-            self._remember_end(room.name, visitor)
+            self._remember_end(room.name, visitor, site=True)
             try:
                 await self.store.end_session(room.name, visitor)
             except StoreUnavailable:
                 metrics.REDIS_ERRORS.inc()
                 self._end_later(room.name, visitor)
 
-    def _remember_end(self, room: str, visitor: str) -> None:
+    def _remember_end(self, room: str, visitor: str, site: bool = False) -> None:
+        """`site`: the site ended it (not an expiry or a drain), so the visitor may still
+        read what it answered (pass_out)."""
         if len(self._ended) >= ENDED_MEMORY:
             self._ended.clear()
-        self._ended[(room, visitor)] = time.time()
+            self._exits.clear()
+        now = time.time()
+        self._ended[(room, visitor)] = now
+        if site:
+            self._exits[(room, visitor)] = now
 
     def session_ended(self, room: str, visitor: str) -> None:
-        """A session end published by any process (visitor "*": the room was drained).
-        Admissions issued until now, by this clock, no longer let anyone in."""
+        """A session end published by any process (visitor "*": the room was drained;
+        one visitor: the site ended it). Admissions issued until now, by this clock, no
+        longer let anyone in."""
         if visitor == "*":
             self._drained[room] = time.time()
         else:
-            self._remember_end(room, visitor)
+            self._remember_end(room, visitor, site=True)
+
+    # -- leaving ------------------------------------------------------------------
+
+    def _exit_header(self, room: RoomConfig, visitor: str, secure: bool
+                     ) -> tuple[bytes, bytes]:
+        value = self.tickets.exit_cookie(room.name, visitor)
+        return (b"set-cookie", set_cookie(EXIT_COOKIE, value, max_age=room.exit_seconds,
+                                          secure=secure))
+
+    def _may_leave(self, scope: Scope, room: RoomConfig, visitor: str,
+                   exit_cookie: str | None = None) -> bool:
+        """A GET or HEAD of a visitor whose session the site ended less than the room's
+        exit_seconds ago: by the exit pass cookie, or by this process's memory of the
+        end (an end found in the answer's body, after its head had gone out)."""
+        if not room.exit_seconds or scope["method"] not in ("GET", "HEAD"):
+            return False
+        ended = self._exits.get((room.name, visitor))
+        if ended is not None and time.time() - ended < room.exit_seconds:
+            return True
+        if exit_cookie is None:
+            exit_cookie = cookies(scope["headers"]).get(EXIT_COOKIE)
+        return self.tickets.exit_for(exit_cookie, room.name, visitor, room.exit_seconds)
+
+    async def pass_out(self, scope: Scope, receive: Receive, send: Send, room: RoomConfig,
+                       visitor: str) -> None:
+        """The way out: the confirmation the site answered when it ended the session, its
+        redirect and a reload of it, without a place and outside max_active. Reading
+        only (GET and HEAD), and only for the room's exit_seconds; the backend still gets
+        a signed Sluis-Admission, as short-lived."""
+        token = self.tickets.admission.issue(room.name, visitor, room.exit_seconds)
+        scope = dict(scope, headers=_for_backend(scope["headers"], token))
+        answer = ForwardedAnswer(send, room.name, [], scope.get("scheme") == "https")
+        metrics.backend_started(room.name)
+        started = time.perf_counter()
+        try:
+            await self.backends.get(room.name, self.backend)(scope, receive, answer)
+        finally:
+            metrics.backend_finished(room.name, time.perf_counter() - started)
 
     async def _sold_out(self, room: RoomConfig) -> None:
         """The shop's sold-out text was seen: admissions stop, waiting visitors are told."""

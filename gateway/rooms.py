@@ -168,6 +168,9 @@ class RoomConfig:
     end_on: EndRules = EndRules()  # noqa: RUF009 - frozen, safely shared
     # Where the number of places left comes from (inventory.py); None: not known.
     inventory: InventoryConfig | None = None
+    # After the site ends a session, GET and HEAD still pass this long without a place:
+    # the confirmation, its redirect and a reload of it (Gate.pass_out). 0: off.
+    exit_seconds: int = 120
 
     @property
     def tz(self) -> ZoneInfo:
@@ -282,12 +285,16 @@ def _room_from_table(name: str, table: Mapping[str, Any]) -> RoomConfig:
             low <= proof_bits <= high):
         reasons[f"{name}.join_proof_bits"] = (
             f"must be a whole number between {low} (off) and {high}")
+    exit_seconds = table.get("exit_seconds", 120)
+    if isinstance(exit_seconds, bool) or not isinstance(exit_seconds, int) or not (
+            0 <= exit_seconds <= 3600):
+        reasons[f"{name}.exit_seconds"] = "must be a whole number between 0 (off) and 3600"
     if reasons:
         raise RoomSettingsError(reasons)
     return RoomConfig(name=name, title=branding.text("titles", "nl") or name, timezone=timezone,
                       initial=initial, branding=branding, backend=backend or BackendConfig(),
                       route=route, adaptive=adaptive, join_proof_bits=proof_bits,
-                      end_on=end_on, inventory=inventory)
+                      end_on=end_on, inventory=inventory, exit_seconds=exit_seconds)
 
 
 def _localized(where: str, value: Any, reasons: dict[str, str]) -> Localized:

@@ -19,6 +19,7 @@ from backends.admission import (
     Admission,
     AdmissionCodec,
     CachedKeySigner,
+    CachedKeyTimestampSigner,
     canonical,
 )
 from gateway import proof
@@ -26,6 +27,10 @@ from gateway import proof
 VISITOR_SALT = "sluis.visitor"
 VISITOR_COOKIE = "sluis_visitor"
 ADMISSION_COOKIE = "sluis_admission"
+# The exit pass: after the site ended a session, its confirmation (and a reload of it)
+# is still shown for a short while, without a place (Gate.pass_out).
+EXIT_SALT = "sluis.exit"
+EXIT_COOKIE = "sluis_exit"
 # Verified visitor cookies are remembered so that a poll costs no HMAC; the cache
 # holds only values whose signature checked out.
 _CACHE_LIMIT = 200_000
@@ -44,6 +49,22 @@ class Tickets:
         # signing key: a rotation changes every challenge, so a proof is asked again once.
         self.proof_key = proof.derive_key(raw[-1])
         self._verified: dict[str, str] = {}
+        self._exit = CachedKeyTimestampSigner(raw, salt=EXIT_SALT,
+                                              digest_method=hashlib.sha256)
+
+    def exit_cookie(self, room: str, visitor: str) -> str:
+        return self._exit.sign(f"{room}:{visitor}").decode("ascii")
+
+    def exit_for(self, value: str | None, room: str, visitor: str, max_age: int) -> bool:
+        """Whether `value` is this visitor's exit pass for this room, younger than
+        `max_age` seconds."""
+        if not value or not canonical(value, 2):
+            return False
+        try:
+            signed = self._exit.unsign(value, max_age=max_age)
+        except (BadSignature, UnicodeError, ValueError, TypeError):
+            return False
+        return bool(signed == f"{room}:{visitor}".encode())
 
     def visitor_cookie(self, visitor: str) -> str:
         value = self._visitor.sign(visitor).decode("ascii")

@@ -86,9 +86,14 @@ async def test_an_end_on_marker_ends_the_session_and_the_old_cookie_stops_passin
         client.cookies.clear()
         for name, value in old.items():
             client.cookies.set(name, value)
-        again = await client.get("/start", headers={"accept": "application/json"})
+        # Reading goes on for a moment (the way out: the confirmation, a reload of it)...
+        reading = await client.get("/orders/3/done")
+        assert THANKS in reading.text and "set-cookie" not in reading.headers
+        # ...but nothing more: a form post is answered from the line.
+        again = await client.post("/order", headers={"accept": "application/json"})
         assert again.json()["state"] == "queued"
         assert "sluis_admission=;" in again.headers["set-cookie"]
+        assert (await store.view("default")).active == 0
 
 
 async def test_a_page_without_the_marker_leaves_the_session_alone(
@@ -183,3 +188,30 @@ def test_the_scanner_finds_a_marker_split_across_pieces() -> None:
     assert scan.found == {0}
     scan.feed(b"t")
     assert scan.found == {0, 1}
+
+
+async def test_after_the_site_ends_a_session_its_confirmation_is_read_without_a_place(
+        redis_url: str, tmp_path: Path, store: Store) -> None:
+    settings = dataclasses.replace(
+        make_settings(redis_url, tmp_path),
+        rooms=(room(end_on=EndRules.of(("/orders/*/done",), ()), exit_seconds=2),))
+    async with gateway_client(settings, shop()) as (_, client):
+        await arrive(client, "/start")
+        done = await client.get("/orders/17/done")
+        assert THANKS in done.text and "sluis_exit=" in done.headers["set-cookie"]
+        assert "sluis_admission" not in client.cookies
+        # The confirmation again (a reload), and a page it links to: read, no place taken.
+        for path in ("/orders/17/done", "/basket"):
+            r = await client.get(path)
+            assert r.status_code == 200 and "<h1>" in r.text
+        view = await store.view("default")
+        assert view.active == 0 and view.queued == 0
+        # Reading only: a form post is answered from the line (a full one, here).
+        await store.change_room("default", {"max_active": "0"}, "test", ("s", "h"))
+        posted = await client.post("/order", headers={"accept": "application/json"})
+        assert posted.json()["state"] == "queued"
+        assert (await client.get("/orders/17/done")).status_code == 200  # still reading
+        # And only for exit_seconds (the pass's time is kept to the whole second).
+        await asyncio.sleep(3.1)
+        later = await client.get("/orders/17/done", headers={"accept": "application/json"})
+        assert later.json()["state"] == "queued"
