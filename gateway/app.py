@@ -90,7 +90,7 @@ def create_app(settings: Settings, backend: Backend | None = None,
     client = client_from_url(settings.redis_url, timeout=settings.redis_timeout_seconds)
     store = Store(client, joins_per_ip_per_minute=settings.joins_per_ip_per_minute)
     tickets = Tickets(settings.secret_keys)
-    rooms = Rooms(settings.rooms)
+    rooms = Rooms(settings.rooms, settings.backend)
     chosen = RoomBackends([(room.name, room.backend) for room in settings.rooms],
                           sluis_backend=settings.backend, internal_url=settings.internal_url,
                           secret_keys=settings.secret_keys, admin_token=settings.admin_token,

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote
 
 import orjson
 
@@ -55,6 +59,144 @@ def canonical_path(path: str) -> str:
     if norm.startswith("//"):
         norm = "/" + norm.lstrip("/")
     return norm
+
+
+# A path whose bytes are all plain (no %, backslash, ;, $, control or non-ASCII
+# characters), whose segments are neither empty nor "." nor "..", and none of which ends
+# in a dot: every server reads it the same way, as itself.
+_PLAIN_SEGMENT = rb"\.?[A-Za-z0-9_~!&'()*+,=:@-]+(?:\.+[A-Za-z0-9_~!&'()*+,=:@-]+)*"
+PLAIN_PATH = re.compile(rb"(?:/" + _PLAIN_SEGMENT + rb")*/?")
+_U_ESCAPE = re.compile(r"%u([0-9a-fA-F]{4})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How one kind of server turns a request's raw path into the resource it names."""
+
+    split_encoded_slash: bool  # %2F (and %5C where a backslash separates) divides segments
+    encoded_dots: bool  # %2e%2e is a parent segment, not a name
+    rounds: int = 1  # percent-decoding passes (more than one: double decoding)
+    backslash: bool = False  # a backslash separates segments, as / does
+    parameters: bool = False  # ";..." is cut from every segment ("..;" is ".."), also %3b
+    windows: bool = False  # trailing dots and spaces, "::$DATA", %uXXXX, NFKC letters
+
+
+READINGS = (
+    # uvicorn, nginx and the gateway's own routes: decode once, then resolve.
+    Reading(split_encoded_slash=True, encoded_dots=True),
+    # An encoded slash kept inside its segment (Apache's default, Node, Go).
+    Reading(split_encoded_slash=False, encoded_dots=True),
+    # RFC 3986 to the letter: %2e%2e is a name.
+    Reading(split_encoded_slash=False, encoded_dots=False),
+    # Java servlet containers and frameworks: path parameters dropped.
+    Reading(split_encoded_slash=False, encoded_dots=True, parameters=True),
+    # Windows and IIS.
+    Reading(split_encoded_slash=True, encoded_dots=True, rounds=3, backslash=True,
+            windows=True),
+)
+
+
+def path_readings(raw: bytes) -> list[str] | None:
+    """The distinct resources that common servers could take the raw path (without its
+    query) to name, as decoded, dot-resolved paths; the first is the gateway's own
+    reading. None when a reading yields a control character (a NUL cuts a path short
+    in some servers). For a path that `PLAIN_PATH` matches, the path itself is the only
+    reading: callers check that first, as it is the common case."""
+    text = raw.decode("utf-8", "replace")
+    out: list[str] = []
+    for how in READINGS:
+        path = _read(text, how)
+        if path is None:
+            return None
+        if path not in out:
+            out.append(path)
+    return out
+
+
+def _read(text: str, how: Reading) -> str | None:
+    if how.backslash:
+        text = text.replace("\\", "/")
+    raw = text.split("/")
+    if how.parameters:
+        raw = [s.partition(";")[0] for s in raw]
+    # Each segment as (what decides whether it is "." or "..", its name).
+    segments: list[tuple[str, str]]
+    if how.split_encoded_slash:
+        for _ in range(how.rounds):
+            decoded = _decode("/".join(raw), how)
+            if how.windows:
+                decoded = unicodedata.normalize("NFKC", decoded).replace("\\", "/")
+            parts = decoded.split("/")
+            if parts == raw:
+                break
+            raw = parts
+        segments = [(s, s) for s in raw]
+    elif how.encoded_dots:
+        names = [_decode(s, how) for s in raw]
+        if how.parameters:  # and once more after decoding, as Spring's path helper does
+            names = [n.partition(";")[0] for n in names]
+        segments = [(n, n) for n in names]
+    else:
+        segments = [(s, _decode(s, how)) for s in raw]
+    resolved: list[str] = []
+    for dot, name in segments:
+        if _CONTROL.search(name):
+            return None
+        if how.windows:
+            dot = name = name.partition("::$")[0].rstrip(" ")
+            if name not in (".", ".."):
+                dot = name = name.rstrip(". ")
+        if dot == "..":
+            if resolved:
+                resolved.pop()
+        elif dot not in ("", "."):
+            resolved.append(name.replace("/", "%2F"))  # a slash inside a name stays one
+    return "/" + "/".join(resolved)
+
+
+def _decode(text: str, how: Reading) -> str:
+    if how.windows and "%u" in text:
+        text = _U_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    return unquote(text, errors="replace") if "%" in text else text
+
+
+DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def canonical_host(raw: bytes | None, scheme: str) -> tuple[str, int | None] | None:
+    """The Host header in one spelling: (name in lower case without a trailing dot,
+    port or None for the scheme's default). ("", None) without a Host; None for a Host
+    that names no host (a bad character, an empty label, a bad port)."""
+    if raw is None:
+        return "", None
+    text = raw.decode("latin-1").strip().lower()
+    if not text:
+        return "", None
+    if text.startswith("["):
+        inside, bracket, rest = text[1:].partition("]")
+        try:
+            ipaddress.IPv6Address(inside)
+        except ValueError:
+            return None
+        if not bracket:
+            return None
+        name = f"[{inside}]"
+    else:
+        name, colon, port = text.partition(":")
+        rest = colon + port
+        if name.endswith("."):
+            name = name[:-1]
+        if len(name) > 253 or not HOST_NAME.fullmatch(name):
+            return None
+    if not rest or rest == ":":
+        return name, None
+    if rest[0] != ":" or not _PORT.fullmatch(rest[1:]) or not 0 < int(rest[1:]) < 65536:
+        return None
+    port_number = int(rest[1:])
+    return name, None if DEFAULT_PORTS.get(scheme) == port_number else port_number
 
 
 def is_reserved(path: str) -> bool:

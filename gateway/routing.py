@@ -2,9 +2,13 @@
 
 A room's `[rooms.<name>]` table may name `paths` and `hosts`; the most specific room
 wins (a matching host, then the longest matching path prefix), and a request no room
-claims goes to the first room that claims nothing (else the first room). Bypass rules
-let operators and health checks through without a place in line; `mode` makes a room
-count without queueing (`passthrough`) or queue everyone even when idle (`queue_all`).
+claims goes to the first room that claims nothing (else the first room). Once any room
+names hosts, a Host no room names is refused (`hosts = ["*"]` takes every host), and a
+room's paths are its own on every host of an upstream it shares. A path is matched in
+every reading that common servers make of it; one that names different rooms in
+different readings is refused. Bypass rules let operators and health checks through
+without a place in line; `mode` makes a room count without queueing (`passthrough`) or
+queue everyone even when idle (`queue_all`).
 """
 
 from __future__ import annotations
@@ -17,22 +21,36 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from gateway.http import canonical_path, client_address, header
+from gateway.http import (
+    HOST_NAME,
+    NO_STORE,
+    PLAIN_PATH,
+    RESERVED_PREFIX,
+    canonical_host,
+    client_address,
+    header,
+    path_readings,
+    respond,
+)
 
 if TYPE_CHECKING:
     from backends.admission import Admission
+    from backends.config import BackendConfig
     from gateway.rooms import RoomConfig
     from gateway.tickets import Tickets
-    from gateway.types import Scope
+    from gateway.types import Receive, Scope, Send
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MODES = ("queue", "passthrough", "queue_all")
-ROUTE_KEYS = ("paths", "hosts", "mode", "bypass_networks", "bypass_header", "bypass_secret",
-              "bypass_secret_env")
-_HOST = re.compile(r"[a-z0-9*]([a-z0-9.-]*[a-z0-9])?")
+ROUTE_KEYS = ("paths", "hosts", "case_sensitive_paths", "mode", "bypass_networks",
+              "bypass_header", "bypass_secret", "bypass_secret_env")
 _HEADER = re.compile(r"[A-Za-z0-9-]{1,64}")
 FREE_PASS_SECONDS = 300
+# Host headers remembered with what they name: a site has few; forgotten all at once
+# when a client sends many.
+SEEN_HOSTS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +59,9 @@ class RouteConfig:
 
     paths: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
+    # Paths are compared in lower case unless the room says its site tells cases apart
+    # (its prefixes are then compared as written).
+    case_sensitive_paths: bool = False
     mode: str = "queue"
     bypass_networks: tuple[Network, ...] = ()
     bypass_header: bytes | None = None
@@ -56,18 +77,28 @@ def parse_route(name: str, table: Mapping[str, Any], env: Mapping[str, str] | No
     """A room's routing keys; (config, reasons for every bad value)."""
     env = os.environ if env is None else env
     reasons: dict[str, str] = {}
+    case_sensitive = table.get("case_sensitive_paths", False)
+    if not isinstance(case_sensitive, bool):
+        reasons[f"{name}.case_sensitive_paths"] = "must be true or false"
+        case_sensitive = False
     paths: list[str] = []
     for p in _strings(name, "paths", table, reasons):
-        if not p.startswith("/") or p.startswith("/_sluis") or canonical_path(p) != p.rstrip("/"):
-            reasons[f"{name}.paths"] = "each path starts with / and is canonical (not /_sluis)"
+        prefix = p.rstrip("/") or "/"
+        if not p.startswith("/") or _is_reserved_prefix(prefix) or (
+                path_readings(prefix.encode()) != [prefix]):
+            reasons[f"{name}.paths"] = (
+                "each path starts with /, is written decoded and canonical (no %, \\, ;, "
+                "dot segments or names ending in a dot) and is not under /_sluis")
         else:
-            paths.append(p.rstrip("/") or "/")
+            paths.append(prefix if case_sensitive else prefix.lower())
     hosts: list[str] = []
     for h in _strings(name, "hosts", table, reasons):
-        if _HOST.fullmatch(h.lower()):
-            hosts.append(h.lower())
+        host = h.lower().removesuffix(".")
+        if host == "*" or HOST_NAME.fullmatch(host.removeprefix("*.")):
+            hosts.append(host)
         else:
-            reasons[f"{name}.hosts"] = "each host is a DNS name such as kampen.stad.be"
+            reasons[f"{name}.hosts"] = (
+                "each host is a DNS name such as kampen.stad.be (no port), *.stad.be, or *")
     mode = table.get("mode", "queue")
     if mode not in MODES:
         reasons[f"{name}.mode"] = f"must be one of {', '.join(MODES)}"
@@ -93,7 +124,8 @@ def parse_route(name: str, table: Mapping[str, Any], env: Mapping[str, str] | No
     if reasons:
         return RouteConfig(), reasons
     return RouteConfig(
-        paths=tuple(paths), hosts=tuple(hosts), mode=str(mode), bypass_networks=tuple(nets),
+        paths=tuple(paths), hosts=tuple(hosts), case_sensitive_paths=case_sensitive,
+        mode=str(mode), bypass_networks=tuple(nets),
         bypass_header=bypass_header.lower().encode() if isinstance(bypass_header, str) else None,
         bypass_secret=secret.encode() if isinstance(secret, str) else None,
     ), {}
@@ -110,55 +142,179 @@ def _strings(name: str, key: str, table: Mapping[str, Any], reasons: dict[str, s
     return list(value)
 
 
-def _host(scope: Scope) -> str:
-    raw = header(scope["headers"], b"host") or b""
-    host = raw.decode("latin-1").strip().lower()
-    if host.startswith("["):
-        return host.partition("]")[0] + "]"
-    return host.partition(":")[0]
+def _is_reserved_prefix(prefix: str) -> bool:
+    low = prefix.lower()
+    return low == RESERVED_PREFIX or low.startswith(RESERVED_PREFIX + "/")
 
 
-def _host_matches(host: str, pattern: str) -> bool:
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:])
-    return host == pattern
+def _host_rank(host: str, patterns: tuple[str, ...]) -> int:
+    """How closely a room's host patterns name the host: 2 by name, 1 by `*.domain`,
+    0 by `*`; -1 not at all."""
+    rank = -1
+    for pattern in patterns:
+        if pattern == host:
+            return 2
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]):
+                rank = 1
+        elif pattern == "*":
+            rank = max(rank, 0)
+    return rank
 
 
-def _path_matches(path: str, prefix: str) -> bool:
+def _under(path: str, prefix: str) -> bool:
     return prefix == "/" or path == prefix or path.startswith(prefix + "/")
 
 
+def _upstream_of(backend: BackendConfig, sluis_backend: str | None) -> str:
+    """One spelling of where a room's admitted visitors are sent: rooms with the same
+    one reach the same pages by the same path, whatever Host the visitor sent."""
+    cfg = backend.resolved(sluis_backend) if sluis_backend is not None else backend
+    if cfg.kind in ("internal", "default") or not cfg.upstream:
+        return cfg.kind
+    parts = urlsplit(cfg.upstream)
+    port = parts.port
+    if port in (80, 443):
+        port = None
+    return f"{(parts.hostname or '').lower()}:{port or ''}{parts.path.rstrip('/')}"
+
+
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """The answer to a request that no room may take, as a small ASGI app."""
+
+    status: int
+    text: bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await respond(send, self.status, self.text,
+                      [(b"content-type", b"text/plain; charset=utf-8"), *NO_STORE],
+                      scope.get("method") == "HEAD")
+
+
+# 421 Misdirected Request: this gateway does not serve the site the Host names.
+UNKNOWN_HOST = Refusal(421, b"This site is not served at this address.\n")
+BAD_HOST = Refusal(400, b"The name of the site (Host) in this request cannot be read.\n")
+AMBIGUOUS_PATH = Refusal(
+    400, b"This address can be read in more than one way, so it is not passed on. "
+         b"Please use the link as the site gives it.\n")
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    room: RoomConfig
+    hosts: tuple[str, ...]
+    prefixes: tuple[str, ...]
+    case_sensitive: bool
+    upstream: str
+
+
 class Rooms:
     """Which room a request belongs to."""
 
-    rooms: tuple[RoomConfig, ...]
+    def __init__(self, rooms: Sequence[RoomConfig], sluis_backend: str | None = None) -> None:
+        """`sluis_backend`: SLUIS_BACKEND, which rooms that name no backend of their own use
+        (to tell which rooms share an upstream)."""
+        self.rooms = tuple(rooms)
+        self.fallback = next((r for r in self.rooms if not r.route.hosts and not r.route.paths),
+                             self.rooms[0])
+        claims = [_Claim(r, r.route.hosts, r.route.paths, r.route.case_sensitive_paths,
+                         _upstream_of(r.backend, sluis_backend)) for r in self.rooms]
+        self._claims = tuple(c for c in claims if c.hosts or c.prefixes)
+        self._upstream = {c.room.name: c.upstream for c in claims}
+        self._by_host = any(c.hosts for c in claims)
+        # Rooms whose paths guard an upstream on every host (rooms by host only).
+        self._guards = tuple(c for c in claims if c.prefixes) if self._by_host else ()
+        patterns = {h for c in claims for h in c.hosts}
+        self._any_host = "*" in patterns
+        self._names = frozenset(p for p in patterns if not p.startswith("*"))
+        self._domains = tuple(p[1:] for p in patterns if p.startswith("*."))
+        self._seen_hosts: dict[tuple[bytes | None, str], str | Refusal] = {}
 
-    def for_scope(self, scope: Scope) -> RoomConfig:
+    def for_scope(self, scope: Scope) -> RoomConfig | Refusal:
         if len(self.rooms) == 1:
             return self.rooms[0]
-        host = _host(scope)
-        path = canonical_path(scope["path"])
-        best: tuple[int, int] = (-1, -1)
-        chosen: RoomConfig | None = None
-        for room in self.rooms:
-            r = room.route
-            if r.hosts and not any(_host_matches(host, h) for h in r.hosts):
-                continue
-            lengths = [len(p) for p in r.paths if _path_matches(path, p)]
-            if r.paths and not lengths:
-                continue
-            if not r.hosts and not r.paths:
-                continue  # the fallback room; chosen only when nobody claims the request
-            score = (1 if r.hosts else 0, max(lengths, default=0))
-            if score > best:
-                best, chosen = score, room
-        return chosen or self.fallback
+        if not self._claims:
+            return self.fallback
+        host = ""
+        if self._by_host:
+            raw_host = header(scope["headers"], b"host")
+            key = (raw_host, scope.get("scheme", "http"))
+            known = self._seen_hosts.get(key)
+            if known is None:
+                known = self._host_of(*key)
+                if len(self._seen_hosts) >= SEEN_HOSTS:
+                    self._seen_hosts.clear()
+                self._seen_hosts[key] = known
+            if isinstance(known, Refusal):
+                return known
+            host = known
+        raw: bytes = scope.get("raw_path") or scope["path"].encode()
+        if b"?" in raw:
+            raw = raw.partition(b"?")[0]  # (a raw_path with its query, as httpx gives it)
+        if PLAIN_PATH.fullmatch(raw):
+            return self._choose(host, raw.decode("ascii") or "/")
+        # The path is forwarded as it came: every reading of it must name one room.
+        readings = path_readings(raw)
+        if readings is None:
+            return AMBIGUOUS_PATH
+        room = self._choose(host, readings[0])
+        for other in readings[1:]:
+            if self._choose(host, other) is not room:
+                return AMBIGUOUS_PATH
+        return room
 
-    @property
-    def fallback(self) -> RoomConfig:
-        return next((r for r in self.rooms if not r.route.hosts and not r.route.paths),
-                    self.rooms[0])
+    def _host_of(self, raw: bytes | None, scheme: str) -> str | Refusal:
+        seen = canonical_host(raw, scheme)
+        if seen is None:
+            return BAD_HOST
+        host = seen[0]  # the port says which listener was reached, not which site
+        if self._any_host or host in self._names or host.endswith(self._domains):
+            return host
+        return UNKNOWN_HOST
+
+    def _choose(self, host: str, path: str) -> RoomConfig:
+        lower = path.lower()
+        best = (-1, -1)
+        chosen = self.fallback
+        claimed = ""
+        for c in self._claims:
+            rank = 0
+            if c.hosts:
+                rank = _host_rank(host, c.hosts)
+                if rank < 0:
+                    continue
+            prefix = ""
+            if c.prefixes:
+                seen = path if c.case_sensitive else lower
+                for p in c.prefixes:
+                    if len(p) > len(prefix) and _under(seen, p):
+                        prefix = p
+                if not prefix:
+                    continue
+            if (rank, len(prefix)) > best:
+                best, chosen, claimed = (rank, len(prefix)), c.room, prefix
+        if self._guards:
+            chosen = self._guarded(chosen, claimed, path, lower)
+        return chosen
+
+    def _guarded(self, chosen: RoomConfig, claimed: str, path: str, lower: str) -> RoomConfig:
+        """The room whose paths the request reaches on the chosen room's upstream, when
+        that room claims more of the path than the chosen one: whatever the Host, the
+        upstream serves it the same page."""
+        upstream = self._upstream[chosen.name]
+        longest = len(claimed)
+        for c in self._guards:
+            if c.room is chosen or c.upstream != upstream:
+                continue
+            seen = path if c.case_sensitive else lower
+            for prefix in c.prefixes:
+                if len(prefix) > longest and _under(seen, prefix):
+                    chosen, longest = c.room, len(prefix)
+        return chosen
 
     def by_name(self, name: str | None) -> RoomConfig | None:
         if name is None:

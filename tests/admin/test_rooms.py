@@ -1,5 +1,5 @@
 """Several rooms on one gateway (path prefix, host), bypass rules, passthrough, queue-all,
-and a scheduled closing."""
+and a scheduled closing; rooms chosen on one spelling of the Host and of the path."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import httpx
 from backends.inprocess import InProcessBackend
 from gateway.app import create_app
 from gateway.rooms import LiveSettings, RoomConfig, RoomSettingsError, load_rooms
+from gateway.routing import AMBIGUOUS_PATH, BAD_HOST, UNKNOWN_HOST, Refusal, Rooms
 from gateway.settings import Settings
+from gateway.types import Scope
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.helpers import arrive, gateway_client, running, upstream_app
 
@@ -25,6 +27,7 @@ SECRET = "operator-secret-0123456789"
 ROOMS_TOML = f"""
 [rooms.algemeen]
 title = "Stad"
+hosts = ["*"]                 # every host that no other room names
 max_active = 0
 
 [rooms.kampen]
@@ -108,7 +111,10 @@ async def test_bypass_by_address_or_header_secret_passes_without_a_place(
 
 
 async def test_passthrough_counts_and_queues_nobody(redis_url: str, tmp_path: Path) -> None:
-    async with gateway_client(settings_for(redis_url, tmp_path)) as (_, client):
+    # The test client's address is a public one; metrics answer private networks unless told.
+    settings = dataclasses.replace(settings_for(redis_url, tmp_path),
+                                   metrics_networks=("0.0.0.0/0",))
+    async with gateway_client(settings) as (_, client):
         for _ in range(5):
             client.cookies.clear()
             r = await client.get("/open/x")
@@ -160,3 +166,118 @@ def test_bad_routing_keys_are_named(tmp_path: Path) -> None:
                 "a.bypass_header"} <= set(exc.reasons)
     else:
         raise AssertionError("bad routing keys were accepted")
+
+
+def test_routing_keys_are_read_in_the_one_spelling_they_are_compared_in(tmp_path: Path) -> None:
+    path = tmp_path / "rooms.toml"
+    path.write_text('[rooms.a]\npaths = ["/Kampen/", "/caf\u00e9"]\n'
+                    'hosts = ["Kampen.Stad.BE.", "*.Stad.be", "*"]\n'
+                    '[rooms.b]\npaths = ["/Kampen"]\ncase_sensitive_paths = true\n',
+                    encoding="utf-8")
+    a, b = load_rooms(str(path))
+    assert a.route.paths == ("/kampen", "/caf\u00e9") and not a.route.case_sensitive_paths
+    assert a.route.hosts == ("kampen.stad.be", "*.stad.be", "*")
+    assert b.route.paths == ("/Kampen",) and b.route.case_sensitive_paths
+    for bad in ("/kampen%2f", "/kampen.", "/a;b", "/a\\\\b", "/a/../b", "/a//b", "/_SLUIS/x",
+                "/a b "):
+        path.write_text(f'[rooms.a]\npaths = ["{bad}"]\n', encoding="utf-8")
+        try:
+            load_rooms(str(path))
+        except RoomSettingsError as exc:
+            assert set(exc.reasons) == {"a.paths"}, bad
+        else:
+            raise AssertionError(f"{bad!r} was accepted as a path")
+    for bad in ("kampen.stad.be:8000", "a..b", "*kampen.be", "[::1]"):
+        path.write_text(f'[rooms.a]\nhosts = ["{bad}"]\n', encoding="utf-8")
+        try:
+            load_rooms(str(path))
+        except RoomSettingsError as exc:
+            assert set(exc.reasons) == {"a.hosts"}, bad
+        else:
+            raise AssertionError(f"{bad!r} was accepted as a host")
+
+
+SHARED_TOML = """
+[rooms.algemeen]
+
+[rooms.kampen]
+paths = ["/kampen"]
+hosts = ["kampen.stad.be"]
+
+[rooms.info]
+hosts = ["info.stad.be", "*.info.stad.be"]
+mode = "passthrough"
+
+[rooms.zwembad]
+hosts = ["zwembad.be"]
+upstream = "http://zwembad.internal:8080"
+"""
+
+
+def scope_for(path: bytes, host: bytes | None, scheme: str = "http") -> Scope:
+    headers = [] if host is None else [(b"host", host)]
+    return {"type": "http", "method": "GET", "scheme": scheme, "headers": headers,
+            "path": path.decode("latin-1"), "raw_path": path}
+
+
+def room_or_refusal(rooms: Rooms, path: bytes, host: bytes | None) -> str | Refusal:
+    chosen = rooms.for_scope(scope_for(path, host))
+    return chosen if isinstance(chosen, Refusal) else chosen.name
+
+
+def test_rooms_by_host_take_known_hosts_only_and_guard_each_others_paths(
+        tmp_path: Path) -> None:
+    path = tmp_path / "rooms.toml"
+    path.write_text(SHARED_TOML, encoding="utf-8")
+    rooms = Rooms(load_rooms(str(path)), "http://site.internal")
+
+    def room(p: bytes, host: bytes | None = b"kampen.stad.be") -> str | Refusal:
+        return room_or_refusal(rooms, p, host)
+
+    assert room(b"/kampen/boek") == "kampen"
+    assert room(b"/over") == "algemeen"  # a known host, a path nobody claims
+    for host in (b"KAMPEN.stad.BE.", b"kampen.stad.be:80", b"kampen.stad.be.:8000"):
+        assert room(b"/kampen/boek", host) == "kampen", host
+    for host in (b"127.0.0.1:8000", b"localhost", b"stad.be", b"", None, b"[::1]"):
+        assert room(b"/kampen/boek", host) is UNKNOWN_HOST, host
+        assert room(b"/over", host) is UNKNOWN_HOST, host
+    for host in (b"kampen.stad.be..", b"kampen.stad.be%2e", b"a b", b"kampen:x", b"[::1"):
+        assert room(b"/kampen/boek", host) is BAD_HOST, host
+    # Passthrough on its own host, but kampen's paths on the upstream they share stay
+    # kampen's, whatever the Host says. The swimming pool's own site is another upstream.
+    assert room(b"/over-ons", b"info.stad.be") == "info"
+    assert room(b"/over-ons", b"nieuws.info.stad.be") == "info"
+    assert room(b"/kampen/boek", b"info.stad.be") == "kampen"
+    assert room(b"/KAMPEN;x=1/boek", b"Info.Stad.Be.") is AMBIGUOUS_PATH
+    assert room(b"/kampen/boek", b"zwembad.be") == "zwembad"
+
+
+def test_a_path_names_one_room_in_every_reading_or_none(tmp_path: Path) -> None:
+    path = tmp_path / "rooms.toml"
+    path.write_text('[rooms.algemeen]\n[rooms.kampen]\npaths = ["/kampen"]\n'
+                    '[rooms.zwemmen]\npaths = ["/zwemmen"]\ncase_sensitive_paths = true\n',
+                    encoding="utf-8")
+    rooms = Rooms(load_rooms(str(path)))
+
+    def room(p: bytes) -> str | Refusal:
+        return room_or_refusal(rooms, p, b"any.host")  # no room by host: any Host will do
+
+    for p in (b"/kampen", b"/Kampen/boek", b"/kampen/./boek", b"//kampen", b"/x/../kampen",
+              b"/%6bampen/b", b"/kampen/boek;x=1", b"/kampen/a%20b", b"/kampen/a%2fb",
+              b"/kampen/.well-known", b"/kampen?x=/y"):
+        assert room(p) == "kampen", p
+    for p in (b"/", b"/over", b"/over;x=1", b"/kampenx", b"/x/kampen", b"/over/a%2fb",
+              b"/Zwemmen/bad"):
+        assert room(p) == "algemeen", p
+    assert room(b"/zwemmen/bad") == "zwemmen"
+    for p in (b"/kampen;x/boek", b"/kampen%00/", b"/kampen./", b"/kampen%20/",
+              b"/kampen\\boek", b"/kampen%5cboek", b"/kampen%252fboek", b"/kampen%2fboek",
+              b"/x/..;/kampen", b"/kampen/..%2f", b"/kampen/%2e%2e/zwemmen",
+              b"/zwemmen/..%2fkampen", b"/kampen::$DATA", b"/%u006bampen"):
+        assert room(p) is AMBIGUOUS_PATH, p
+
+
+def test_one_room_takes_every_request_as_before() -> None:
+    rooms = Rooms([RoomConfig(name="default")])
+    for p, host in ((b"/kampen%00/", b"evil"), (b"/x", None), (b"/a\\b", b"a b")):
+        assert room_or_refusal(rooms, p, host) == "default"

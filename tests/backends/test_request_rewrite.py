@@ -147,7 +147,7 @@ def sites(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
     try:
         wait_http(up + "/seen")
         room = f'upstream = "{up}"\nmode = "passthrough"\n'
-        rooms = (f"[rooms.shop]\n{room}"
+        rooms = (f'[rooms.shop]\nhosts = ["*"]\n{room}'
                  f'[rooms.kept]\nhosts = ["kept.test"]\npreserve_host = true\n{room}'
                  f'[rooms.named]\nhosts = ["named.test"]\nupstream_origin = "{CANONICAL}"\n'
                  f'{room}'

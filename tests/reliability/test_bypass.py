@@ -25,6 +25,7 @@ max_active = 0
 
 [rooms.default]
 title = "Alles"
+hosts = ["*"]
 max_active = 0
 """
 
