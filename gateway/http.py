@@ -80,17 +80,21 @@ class Reading:
     backslash: bool = False  # a backslash separates segments, as / does
     parameters: bool = False  # ";..." is cut from every segment ("..;" is ".."), also %3b
     windows: bool = False  # trailing dots and spaces, "::$DATA", %uXXXX, NFKC letters
+    # It can differ from the first reading only where the path holds one of these (in
+    # lower case); empty: wherever.
+    differs_on: tuple[str, ...] = ()
 
 
 READINGS = (
     # uvicorn, nginx and the gateway's own routes: decode once, then resolve.
     Reading(split_encoded_slash=True, encoded_dots=True),
     # An encoded slash kept inside its segment (Apache's default, Node, Go).
-    Reading(split_encoded_slash=False, encoded_dots=True),
+    Reading(split_encoded_slash=False, encoded_dots=True, differs_on=("%2f",)),
     # RFC 3986 to the letter: %2e%2e is a name.
-    Reading(split_encoded_slash=False, encoded_dots=False),
+    Reading(split_encoded_slash=False, encoded_dots=False, differs_on=("%2f", "%2e")),
     # Java servlet containers and frameworks: path parameters dropped.
-    Reading(split_encoded_slash=False, encoded_dots=True, parameters=True),
+    Reading(split_encoded_slash=False, encoded_dots=True, parameters=True,
+            differs_on=("%2f", ";", "%3b")),
     # Windows and IIS.
     Reading(split_encoded_slash=True, encoded_dots=True, rounds=3, backslash=True,
             windows=True),
@@ -104,8 +108,11 @@ def path_readings(raw: bytes) -> list[str] | None:
     in some servers). For a path that `PLAIN_PATH` matches, the path itself is the only
     reading: callers check that first, as it is the common case."""
     text = raw.decode("utf-8", "replace")
+    lower = text.lower()
     out: list[str] = []
     for how in READINGS:
+        if out and how.differs_on and not any(s in lower for s in how.differs_on):
+            continue
         path = _read(text, how)
         if path is None:
             return None
@@ -123,26 +130,28 @@ def _read(text: str, how: Reading) -> str | None:
     # Each segment as (what decides whether it is "." or "..", its name).
     segments: list[tuple[str, str]]
     if how.split_encoded_slash:
+        decoded = "/".join(raw)
         for _ in range(how.rounds):
-            decoded = _decode("/".join(raw), how)
+            before = decoded
+            decoded = _decode(decoded, how)
             if how.windows:
-                decoded = unicodedata.normalize("NFKC", decoded).replace("\\", "/")
-            parts = decoded.split("/")
-            if parts == raw:
+                if not decoded.isascii():
+                    decoded = unicodedata.normalize("NFKC", decoded)
+                decoded = decoded.replace("\\", "/")
+            if decoded == before:
                 break
-            raw = parts
-        segments = [(s, s) for s in raw]
-    elif how.encoded_dots:
+        if _CONTROL.search(decoded):
+            return None
+        segments = [(s, s) for s in decoded.split("/")]
+    else:
         names = [_decode(s, how) for s in raw]
         if how.parameters:  # and once more after decoding, as Spring's path helper does
             names = [n.partition(";")[0] for n in names]
-        segments = [(n, n) for n in names]
-    else:
-        segments = [(s, _decode(s, how)) for s in raw]
+        if _CONTROL.search("".join(names)):
+            return None
+        segments = list(zip(names if how.encoded_dots else raw, names, strict=True))
     resolved: list[str] = []
     for dot, name in segments:
-        if _CONTROL.search(name):
-            return None
         if how.windows:
             dot = name = name.partition("::$")[0].rstrip(" ")
             if name not in (".", ".."):
