@@ -24,6 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from markupsafe import escape
+
+from gateway import charts
 from gateway import eta as eta_mod
 from gateway import pace as pace_mod
 from queue_worker.policy import plan
@@ -414,19 +417,185 @@ def pace_json(sc: Scenario) -> dict[str, Any]:
             "idle_seconds": sc.idle_seconds, "session_seconds": sc.session_seconds}
 
 
-def table(outcome: Outcome) -> str:
-    """The minute-by-minute prediction as a plain-text table."""
-    head = (f"{'min':>4} {'arrived':>8} {'admitted':>8} {'queue':>7} {'active':>7} "
-            f"{'polls/s':>8} {'backend/min':>11} {'wait p50':>9} {'wait p90':>9}")
-    lines = [head, "-" * len(head)]
+# The minute table's columns: (heading, unit line, width, what it means).
+COLUMNS = (
+    ("minute", "", 6, "minutes since the start of the arrival curve"),
+    ("arrived", "", 8, "parents who arrived during the minute"),
+    ("admitted", "", 8, "parents let in during the minute"),
+    ("queue", "(end)", 7, "parents still waiting at the end of the minute (line and pre-queue)"),
+    ("active", "(peak)", 7, "the most live sessions at once during the minute: parents on the "
+                            "site together, never above max_active"),
+    ("polls/s", "(mean)", 8, "status calls a second from waiting parents, the minute's mean"),
+    ("backend", "req/min", 8, "requests admitted parents sent the site during the minute"),
+    ("wait p50", "(min)", 9, "minutes from arrival (from the opening, for the pre-queue) to "
+                             "admission: half of those let in that minute waited less"),
+    ("wait p90", "(min)", 9, "the same, for nine in ten of them"),
+)
+
+
+def minutes_text(seconds: float | None) -> str:
+    """A wait in minutes, one decimal: 84 s → "1.4"; "" without one."""
+    return "" if seconds is None else f"{seconds / 60:.1f}"
+
+
+def table(outcome: Outcome, opens_at: float = 0.0) -> str:
+    """The minute-by-minute prediction as a plain-text table, waits in minutes."""
+    head = " ".join(f"{name:>{w}}" for name, _, w, _ in COLUMNS)
+    units = " ".join(f"{unit:>{w}}" for _, unit, w, _ in COLUMNS)
+    lines = [head, units, "-" * len(head)]
+    opening = int(opens_at // 60) if opens_at > 0 else None
     for m in outcome.minutes:
         j = m.as_json()
-        p50 = "" if j["wait_p50_seconds"] is None else f"{j['wait_p50_seconds']:.0f}s"
-        p90 = "" if j["wait_p90_seconds"] is None else f"{j['wait_p90_seconds']:.0f}s"
-        lines.append(f"{m.minute:>4} {m.arrived:>8} {m.admitted:>8} {m.queue_end:>7} "
-                     f"{m.active_max:>7} {j['status_polls_per_second']:>8} "
-                     f"{m.backend_requests:>11} {p50:>9} {p90:>9}")
+        mark = f"{m.minute}*" if m.minute == opening else f"{m.minute} "
+        cells = (mark, m.arrived, m.admitted, m.queue_end, m.active_max,
+                 j["status_polls_per_second"], m.backend_requests,
+                 minutes_text(j["wait_p50_seconds"]), minutes_text(j["wait_p90_seconds"]))
+        lines.append(" ".join(f"{c:>{w}}" for c, (_, _, w, _) in zip(cells, COLUMNS,
+                                                                      strict=True)))
     return "\n".join(lines)
+
+
+def legend(opens_at: float = 0.0) -> str:
+    """What each column of the table means, and in which unit."""
+    lines = [f"  {name:<9} {text}" for name, _, _, text in COLUMNS]
+    if opens_at > 0:
+        lines.append(f"  {'*':<9} the minute the room opens and the pre-queue is drawn")
+    return "\n".join(["columns:", *lines])
+
+
+def summary_text(s: dict[str, Any], max_active: int) -> str:
+    drained = s["drained_at_seconds"]
+    return (f"admitted {s['admitted']:,}; peak line {s['peak_queue']:,}; peak live sessions "
+            f"{s['peak_active']:,} (max_active {max_active:,}); peak polling "
+            f"{s['peak_status_polls_per_second']} status calls/s\n"
+            f"wait p50 {minutes_text(s['wait_p50_seconds']) or '-'} min, p90 "
+            f"{minutes_text(s['wait_p90_seconds']) or '-'} min, max "
+            f"{minutes_text(s['wait_max_seconds']) or '-'} min; line empty at "
+            f"{'-' if drained is None else minutes_text(drained)} min\n")
+
+
+# -- charts: `--svg` and `--html` ------------------------------------------------------
+
+
+def rate_at(sc: Scenario, second: float) -> int:
+    """The configured rate at a moment, after the operator's changes so far."""
+    rate = sc.rate_per_minute
+    for at, new in sorted(sc.rate_changes):
+        if at <= second:
+            rate = new
+    return rate
+
+
+def rehearsal_charts(sc: Scenario, outcome: Outcome) -> list[tuple[str, charts.Chart]]:
+    """(title, chart) of the prediction, minute by minute."""
+    rows = outcome.minutes
+    mid = [m.minute + 0.5 for m in rows]
+    end = [m.minute + 1.0 for m in rows]
+    last = max([m.minute + 1 for m in rows] + [1])
+    axis: dict[str, Any] = {"x_from": 0.0, "x_to": float(last),
+                            "x_ticks": charts.minute_ticks(last)}
+
+    def waits(p: int) -> list[float | None]:
+        return [None if (w := percentile(m.waits, p)) is None else round(w / 60, 2)
+                for m in rows]
+
+    return [
+        ("Waiting at the end of each minute (line and pre-queue)", charts.line_chart(
+            "Waiting", end, [("l-wait", [float(m.queue_end) for m in rows])],
+            unit="parents", **axis)),
+        ("Admitted a minute (green), the configured rate (grey dashes) and the pace that "
+         "max_active allows with it (red dashes)", charts.line_chart(
+            "Admitted a minute", mid, [
+                ("l-target", [float(rate_at(sc, m.minute * 60)) for m in rows]),
+                ("l-limit", [scenario_pace(sc, rate_at(sc, m.minute * 60)).per_minute
+                             for m in rows]),
+                ("l-actual", [float(m.admitted) for m in rows])], unit="a minute", **axis)),
+        ("Live sessions at the peak of each minute, and max_active (red dashes)",
+         charts.line_chart(
+            "Live sessions", mid, [("l-limit", [float(sc.max_active)] * len(rows)),
+                                   ("l-active", [float(m.active_max) for m in rows])],
+            unit="sessions", **axis)),
+        ("Wait of those let in, in minutes: p50 (blue) and p90 (orange)", charts.line_chart(
+            "Wait", mid, [("l-p50", waits(50)), ("l-p90", waits(90))], unit="minutes",
+            **axis)),
+        ("Status calls a second from waiting parents", charts.line_chart(
+            "Status calls a second", mid,
+            [("l-polls", [m.status_polls / 60 for m in rows])], unit="a second", **axis)),
+    ]
+
+
+def chart_svg(sc: Scenario, outcome: Outcome, title: str) -> str:
+    """The charts as one standalone SVG file, two to a row."""
+    cw, ch, head, gap = charts.WIDTH, charts.HEIGHT, 16, 14
+    found = rehearsal_charts(sc, outcome)
+    rows = (len(found) + 1) // 2
+    width, height = 2 * cw + gap, 28 + rows * (head + ch + gap)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+             f'width="{width * 2}" height="{height * 2}" font-family="system-ui, sans-serif">',
+             f'<rect width="{width}" height="{height}" fill="#fff"/>',
+             f'<text x="0" y="14" font-size="12" font-weight="bold" fill="#1b2430">'
+             f'{escape(title)}</text>']
+    for i, (caption, chart) in enumerate(found):
+        x, y = (i % 2) * (cw + gap), 28 + (i // 2) * (head + ch + gap)
+        parts.append(f'<text x="{x}" y="{y + 11}" font-size="9" fill="#536170">'
+                     f'{escape(caption)}</text>')
+        parts.append(f'<svg x="{x}" y="{y + head}" width="{cw}" height="{ch}"'
+                     + str(chart.svg)[len("<svg"):])
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def report_html(sc: Scenario, outcome: Outcome, title: str) -> str:
+    """A self-contained page: the assumptions, the pace, the charts and the table."""
+    s = outcome.summary()
+    head = "".join(f"<th scope=\"col\">{escape(n)}<br><small>{escape(u)}</small></th>"
+                   for n, u, _, _ in COLUMNS)
+    body = []
+    opening = int(sc.opens_at // 60) if sc.opens_at > 0 else None
+    for m in outcome.minutes:
+        j = m.as_json()
+        cells = (f"{m.minute}*" if m.minute == opening else m.minute, f"{m.arrived:,}",
+                 f"{m.admitted:,}", f"{m.queue_end:,}", f"{m.active_max:,}",
+                 j["status_polls_per_second"], f"{m.backend_requests:,}",
+                 minutes_text(j["wait_p50_seconds"]), minutes_text(j["wait_p90_seconds"]))
+        body.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
+    figures = "".join(f"<figure><figcaption>{escape(c)}</figcaption>{chart.svg}</figure>"
+                      for c, chart in rehearsal_charts(sc, outcome))
+    terms = "".join(f"<dt>{escape(n)} <small>{escape(u)}</small></dt><dd>{escape(t)}</dd>"
+                    for n, u, _, t in COLUMNS)
+    if opening is not None:
+        terms += "<dt>*</dt><dd>the minute the room opens and the pre-queue is drawn</dd>"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title>
+<style>
+body {{ font: 15px/1.45 system-ui, sans-serif; color: #1b2430; margin: 0 auto; max-width: 72rem;
+  padding: 1rem 1.2rem 3rem; }}
+.charts {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(20rem, 1fr));
+  gap: 1rem; }}
+figure {{ margin: 0; display: flex; flex-direction: column; justify-content: space-between; }}
+figcaption {{ font-size: .85rem; color: #536170; }}
+.chart {{ width: 100%; height: auto; display: block; }}
+table {{ border-collapse: collapse; font-size: .85rem; }}
+th, td {{ padding: .2rem .6rem; border-bottom: 1px solid #d5dbe1; text-align: right; }}
+th small, dt small {{ color: #536170; font-weight: normal; }}
+dl {{ display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem;
+  font-size: .88rem; }}
+dd {{ margin: 0; }} dt {{ font-weight: 600; }}
+.pace li {{ margin: .2rem 0; }}
+</style></head>
+<body>
+<h1>{escape(title)}</h1>
+<ul class="pace">{"".join(f"<li>{escape(line)}</li>" for line in pace_lines(sc, outcome))}</ul>
+<p class="summary">{str(escape(summary_text(s, sc.max_active))).replace(chr(10), "<br>")}</p>
+<div class="charts">{figures}</div>
+<h2>Minute by minute</h2>
+<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
+<h2>The columns</h2>
+<dl>{terms}</dl>
+</body></html>
+"""
 
 
 # -- the command line: `sluis rehearse` ------------------------------------------------
@@ -457,6 +626,9 @@ def add_arguments(p: Any) -> None:
                    help="AT:RATE, e.g. 15m:900 (repeatable)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="the prediction as JSON")
+    p.add_argument("--svg", metavar="FILE", help="also write the charts as an SVG file")
+    p.add_argument("--html", metavar="FILE",
+                   help="also write a page with the charts, the pace and the table")
 
 
 def duration(text: str) -> float:
@@ -492,20 +664,25 @@ def run(args: Any) -> int:
     except ValueError as exc:
         sys.stderr.write(f"sluis rehearse: {exc}\n")
         return 2
+    title = (f"sluis rehearse: {args.arrivals}, rate {sc.rate_per_minute:,} a minute, "
+             f"max_active {sc.max_active:,}")
+    files = [(args.svg, chart_svg), (args.html, report_html)]
+    for path, render in files:
+        if not path:
+            continue
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(render(sc, outcome, title))
+        except OSError as exc:
+            sys.stderr.write(f"sluis rehearse: cannot write {path}: {exc.strerror}\n")
+            return 2
+        sys.stderr.write(f"sluis rehearse: wrote {path}\n")
     if args.json:
         sys.stdout.write(json.dumps({"summary": outcome.summary(), "pace": pace_json(sc),
                                      "minutes": [m.as_json() for m in outcome.minutes]},
                                     indent=1) + "\n")
         return 0
-    s = outcome.summary()
-    sys.stdout.write(table(outcome) + "\n\n")
+    sys.stdout.write(table(outcome, sc.opens_at) + "\n" + legend(sc.opens_at) + "\n\n")
     sys.stdout.write("\n".join(pace_lines(sc, outcome)) + "\n")
-    sys.stdout.write(
-        f"admitted {s['admitted']:,}; peak line {s['peak_queue']:,}; peak live sessions "
-        f"{s['peak_active']:,} (max_active {args.max_active:,}); peak polling "
-        f"{s['peak_status_polls_per_second']} status calls/s\n"
-        f"wait p50 {s['wait_p50_seconds']} s, p90 {s['wait_p90_seconds']} s, "
-        f"max {s['wait_max_seconds']} s; line empty at "
-        f"{'-' if s['drained_at_seconds'] is None else round(s['drained_at_seconds'] / 60, 1)}"
-        " min\n")
+    sys.stdout.write(summary_text(outcome.summary(), sc.max_active))
     return 0

@@ -17,6 +17,9 @@ OLDEST_CHILD_YEARS = 30
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _POSTCODE = re.compile(r"^[0-9A-Z][0-9A-Z-]{2,9}$")
+# Every postcode system the city's parents use has digits in it (Belgium: four, 9000;
+# the Netherlands 1234AB, France and Germany five, Luxembourg L-1234): "abc" is none.
+POSTCODE_DIGITS = 2
 # Names: letters of any script, combining marks, and the joiners real names use.
 _NAME_PUNCTUATION = set(" '-.’")
 
@@ -145,8 +148,19 @@ def _flag(col: _Collector, data: Mapping[str, Any], key: str) -> bool:
     return value
 
 
-def parse_registration(data: Any, today: date) -> RegistrationRequest:
-    """Validate a registration request; raises `Invalid` listing every problem at once."""
+def valid_postcode(postcode: str) -> bool:
+    """A normalised postcode that could exist: letters, digits and a hyphen, with digits."""
+    return bool(_POSTCODE.match(postcode)) and sum(c.isdigit() for c in postcode) >= (
+        POSTCODE_DIGITS)
+
+
+def parse_registration(
+    data: Any, today: date, born_years: tuple[int, int] | None = None
+) -> RegistrationRequest:
+    """Validate a registration request; raises `Invalid` listing every problem at once.
+
+    With `born_years` (the activity's first and last birth year), a birth date outside
+    them is one of those problems too, so that a form hears of it with the rest."""
     col = _Collector()
     if not isinstance(data, Mapping):
         raise Invalid([Reason("body", "not_object", "the body must be a JSON object")])
@@ -160,6 +174,10 @@ def parse_registration(data: Any, today: date) -> RegistrationRequest:
     first = col.name(child, "first_name", "child.first_name") if child is not None else None
     last = col.name(child, "last_name", "child.last_name") if child is not None else None
     born = col.birth_date(child, "child.birth_date", today) if child is not None else None
+    if born is not None and born_years is not None and not (
+        born_years[0] <= born.year <= born_years[1]
+    ):
+        col.add("child.birth_date", "age", f"for children born {born_years[0]}-{born_years[1]}")
     household = _section(col, data, "household")
     email = col.text(household, "email", "household.email") if household is not None else None
     if email is not None:
@@ -172,7 +190,7 @@ def parse_registration(data: Any, today: date) -> RegistrationRequest:
     )
     if postcode is not None:
         postcode = normalise_postcode(postcode)
-        if not _POSTCODE.match(postcode):
+        if not valid_postcode(postcode):
             col.add("household.postcode", "invalid", "not a postcode")
             postcode = None
     social = _flag(col, data, "social_tariff")

@@ -7,7 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -30,6 +32,9 @@ from gateway.store import Store, StoreUnavailable, UnfairChange
 
 HOME = "/_sluis/admin/"
 NO_STORE = {"cache-control": "no-store"}
+# What a change did, said once on the dashboard it redirects to (signed, short-lived).
+DONE_COOKIE = "sluis_admin_done"
+DONE_SECONDS = 60
 ACTIONS = ("settings", "pause", "resume", "opening", "closing", "drain")
 NUMBERS = ("rate_per_minute", "max_active", "session_seconds", "idle_seconds")
 
@@ -62,8 +67,42 @@ async def home(request: Request) -> Response:
         audit = await audit_entries(request, store, 30)
     except StoreUnavailable:
         return _page("unavailable.html", 503)
-    return _page("dashboard.html", who=who, rooms=rooms, audit=audit,
-                 done=request.query_params.get("done", "")[:64])
+    done = _notes(request).read(request.cookies.get(DONE_COOKIE))
+    response = _page("dashboard.html", who=who, rooms=rooms, done=done,
+                     audit=audit_rows(audit, request.app.state.rooms.rooms))
+    if request.cookies.get(DONE_COOKIE):
+        # Said once: a reload of the dashboard does not repeat it.
+        response.headers.append("set-cookie", cookie_header(DONE_COOKIE, "", max_age=0,
+                                                            secure=_secure(request)))
+    return response
+
+
+class Notes:
+    """The one-line report of a change, carried to the next dashboard page in a signed
+    cookie rather than the URL, so that reloading the dashboard does not repeat it."""
+
+    def __init__(self, secret_keys: tuple[str, ...]) -> None:
+        self._signer = URLSafeTimedSerializer(list(secret_keys), salt="sluis-admin-done")
+
+    def cookie(self, text: str) -> str:
+        return self._signer.dumps(text[:400])
+
+    def read(self, value: str | None) -> str:
+        if not value:
+            return ""
+        try:
+            text = self._signer.loads(value, max_age=DONE_SECONDS)
+        except (BadSignature, ValueError, TypeError):
+            return ""
+        return text if isinstance(text, str) else ""
+
+
+def _notes(request: Request) -> Notes:
+    notes: Notes | None = getattr(request.app.state, "dashboard_notes", None)
+    if notes is None:
+        notes = request.app.state.dashboard_notes = Notes(
+            request.app.state.settings.secret_keys)
+    return notes
 
 
 def _login_page(request: Request, error: str = "", status: int = 200) -> Response:
@@ -135,7 +174,7 @@ async def _figures(store: Store, room: RoomConfig) -> dict[str, Any]:
     actual = [v for v in per_minute(samples[-7:]) if v is not None]
     data.update(
         now_ms=view_now.now_ms,
-        charts=room_charts(samples, view_now.now_ms),
+        charts=room_charts(samples, view_now.now_ms, room.tz),
         samples=len(samples),
         actual_per_minute=round(sum(actual) / len(actual)) if actual else None,
         last_wait_s=last.get("last_wait_s"),
@@ -204,6 +243,134 @@ def _local(ms: int, room: RoomConfig) -> str:
     return iso[:16] if iso else ""
 
 
+# -- one set of words for a change: the confirm step, the audit trail, the report after --
+
+LABELS = {"rate_per_minute": "Rate", "max_active": "Max active",
+          "session_seconds": "Longest session", "idle_seconds": "Idle limit",
+          "grace_seconds": "Grace for a silent visitor", "paused": "Paused",
+          "closed": "Closed", "opens_at": "Opening", "closes_at": "Closing",
+          "active": "Active sessions", "breaker_open": "Breaker", "sold_out": "Sold out"}
+_FLAGS = {"paused": ("no", "yes"), "closed": ("no", "yes"), "sold_out": ("no", "yes"),
+          "breaker_open": ("closed", "open")}
+_MOMENTS = ("opens_at", "closes_at")
+
+
+def _truth(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    return None
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def moment_words(value: Any, tz: ZoneInfo, seconds: bool = False) -> str | None:
+    """A moment (milliseconds, or an ISO time) in the room's zone; None for none."""
+    ms = _whole(value)
+    if ms is not None:
+        if ms <= 0:
+            return None
+        moment = datetime.fromtimestamp(ms / 1000, tz)
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            return str(value)
+        moment = moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+
+
+def value_words(field: str, value: Any, tz: ZoneInfo) -> str:
+    """One setting's value as an operator reads it, whether it comes from the admin API
+    (True, an ISO time), from Redis ("1", milliseconds) or from an audit entry."""
+    if field in _FLAGS:
+        truth = _truth(value)
+        return str(value) if truth is None else _FLAGS[field][truth]
+    if value is False or value == "":
+        return "—"  # not set before (the room's first definition)
+    if field in _MOMENTS:
+        return (None if value is None else moment_words(value, tz)) or "none"
+    if value is None:
+        return "—"
+    n = _whole(value)
+    if n is None:
+        return str(value)
+    if field == "rate_per_minute":
+        return f"{n:,} a minute"
+    if field == "idle_seconds" and n == 0:
+        return "off"
+    if field.endswith("_seconds"):
+        return seconds_text(n)
+    return f"{n:,}"
+
+
+def change_rows(changes: Any, tz: ZoneInfo, first: bool = False) -> list[tuple[str, str, str]]:
+    """[field, old, new] triples as (label, old, new) in words. `first`: the room's first
+    definition, where an old value of false means there was none yet."""
+    rows = []
+    for change in changes if isinstance(changes, list) else []:
+        if not isinstance(change, list | tuple) or len(change) != 3:
+            continue
+        field, old, new = str(change[0]), change[1], change[2]
+        was = "—" if first and old is False else value_words(field, old, tz)
+        rows.append((LABELS.get(field, field.replace("_", " ")), was,
+                     value_words(field, new, tz)))
+    return rows
+
+
+def rows_text(rows: list[tuple[str, str, str]]) -> str:
+    return "; ".join(f"{label}: {old} → {new}" for label, old, new in rows)
+
+
+def what_words(entry: dict[str, Any]) -> str:
+    """What an audit entry records, in words."""
+    mode = entry.get("mode")
+    reason = str(entry.get("reason") or "")
+    if mode == "change":
+        return "changed"
+    if mode == "define":
+        return "set from the rooms file"
+    if mode == "drain":
+        return "ended every session"
+    if mode in ("trip", "reset"):
+        what = "breaker opened" if mode == "trip" else "breaker closed"
+        return f"{what}: {reason}" if reason else what
+    if mode == "inventory":
+        places = entry.get("places_left")
+        source = entry.get("source") or "inventory"
+        left = ("places left unknown" if places is None
+                else f"{places:,} place{'s' if places != 1 else ''} left")
+        return f"inventory source ({source}): {left}"
+    return str(mode or "")
+
+
+def audit_rows(entries: list[dict[str, Any]], rooms: tuple[RoomConfig, ...]
+               ) -> list[dict[str, Any]]:
+    """The audit trail as the dashboard shows it: times in each room's own zone."""
+    by_name = {r.name: r for r in rooms}
+    out = []
+    for e in entries:
+        room = by_name.get(str(e.get("room")))
+        tz = room.tz if room is not None else ZoneInfo("UTC")
+        at = str(e.get("at", ""))
+        out.append({"at": at, "at_local": moment_words(at, tz, seconds=True) if at else "",
+                    "room": e.get("room"), "actor": e.get("actor", ""),
+                    "what": what_words(e),
+                    "changes": change_rows(e.get("changes"), tz, e.get("mode") == "define")})
+    return out
+
+
 def _proposed(action: str, form: Any, room: RoomConfig) -> dict[str, Any]:
     """The operator's form as a change to validate."""
     if action == "pause":
@@ -244,10 +411,12 @@ async def change(request: Request) -> Response:
     confirmed = form.get("confirm") == "1"
     if action == "drain":
         if not confirmed:
-            return _page("confirm.html", who=who, room=room, action=action,
-                         rows=[("active sessions", current["active"], 0)], hidden={})
-        await store.drain(room.name, who.actor)
-        return _done(room, "drain")
+            rows = change_rows([["active", current["active"], 0]], room.tz)
+            return _page("confirm.html", who=who, room=room, action=action, rows=rows,
+                         hidden={})
+        ended = await store.drain(room.name, who.actor)
+        said = rows_text(change_rows([["active", ended, 0]], room.tz))
+        return _done(request, room, f"Ended every session in {room.title}: {said}.")
     proposed = _proposed(action, form, room)
     try:
         typed = validate_changes(proposed)
@@ -256,23 +425,31 @@ async def change(request: Request) -> Response:
                      text="; ".join(f"{k}: {v}" for k, v in exc.reasons.items()))
     after = {k: (iso_from_ms(int(v), room.tz) if k in ("opens_at", "closes_at") else v)
              for k, v in typed.items()}
-    rows = [(k, current.get(k), v) for k, v in after.items() if current.get(k) != v]
-    if not rows:
-        return _done(room, "nothing")
+    differ = [[k, current.get(k), v] for k, v in after.items() if current.get(k) != v]
+    if not differ:
+        return _done(request, room, f"Nothing changed in {room.title}: the values were "
+                     "already so.")
     if not confirmed:
         hidden = {k: ("" if v is None else str(v)) for k, v in proposed.items()}
-        return _page("confirm.html", who=who, room=room, action=action, rows=rows,
-                     hidden=hidden)
+        return _page("confirm.html", who=who, room=room, action=action,
+                     rows=change_rows(differ, room.tz), hidden=hidden)
     try:
-        await apply(store, room, typed, who.actor)
+        changed = await apply(store, room, typed, who.actor)
     except UnfairChange as exc:
         return _page("message.html", 422, title="Not changed", text=str(exc))
-    return _done(room, action)
+    # The words of the audit entry just written: what was, not what the form assumed.
+    said = rows_text(change_rows(changed, room.tz))
+    return _done(request, room, f"Changed in {room.title}: {said}." if said else
+                 f"Nothing changed in {room.title}: the values were already so.")
 
 
-def _done(room: RoomConfig, what: str) -> Response:
-    return RedirectResponse(f"{HOME}?done={quote(room.name)}:{quote(what)}#room-{room.name}",
-                            status_code=303, headers=NO_STORE)
+def _done(request: Request, room: RoomConfig, text: str) -> Response:
+    response = RedirectResponse(f"{HOME}#room-{quote(room.name)}", status_code=303,
+                                headers=NO_STORE)
+    response.headers.append("set-cookie", cookie_header(
+        DONE_COOKIE, _notes(request).cookie(text),
+        max_age=DONE_SECONDS, secure=_secure(request)))
+    return response
 
 
 routes = [

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -118,6 +119,78 @@ async def test_form_errors_are_shown_beside_their_fields(sqlite_app: Running) ->
     assert 'aria-describedby="birth_date-hint birth_date-error"' in answer.text
     assert 'id="email-error"' in answer.text
     assert 'value="Zoë"' in answer.text  # what was typed stays
+
+
+async def test_every_mistake_in_the_form_is_listed_at_once(sqlite_app: Running) -> None:
+    client = sqlite_app.client
+    (session,) = await sqlite_app.add(camp(born=(2016, 2020)))
+    page = await client.get(f"/sessions/{session}?lang=en")
+    # A child too young for the camp, a blank name, no e-mail address, no postcode: every
+    # one of them in the first answer, not one after the other.
+    bad = {**CHILD, "first_name": "", "birth_date": "2022-05-14", "email": "nope",
+           "postcode": "abc"}
+    answer = await client.post(f"/sessions/{session}", data=form_for(page.text, **bad,
+                                                                      social_tariff="1"))
+    assert answer.status_code == 422
+    summary = answer.text.split('class="error-summary"')[1].split("</div>")[0]
+    expected = {
+        "first_name": "Please fill this in.",
+        "birth_date": "This activity is not for a child born in this year.",
+        "email": "This is not an e-mail address.",
+        "postcode": "This is not a postcode. A Belgian postcode has four digits, for example 9000.",
+    }
+    for field, text in expected.items():
+        assert f'<a href="#{field}">{text}</a>' in summary, field
+        assert f'id="{field}-error"' in answer.text
+    assert 'id="social_tariff" name="social_tariff" type="checkbox" value="1" checked' in (
+        answer.text)
+    listing = (await client.get("/api/activities")).json()["activities"][0]["sessions"][0]
+    assert listing["booked"] == 0
+
+
+@pytest.mark.parametrize("postcode", ["abc", "ABCD", "a-b-c", "12", "9"])
+async def test_a_postcode_without_digits_enough_is_refused(sqlite_app: Running,
+                                                           postcode: str) -> None:
+    client = sqlite_app.client
+    (session,) = await sqlite_app.add(camp())
+    page = await client.get(f"/sessions/{session}?lang=nl")
+    answer = await client.post(f"/sessions/{session}",
+                               data=form_for(page.text, **{**CHILD, "postcode": postcode}))
+    assert answer.status_code == 422
+    assert "Dit is geen postcode. Een Belgische postcode heeft vier cijfers" in answer.text
+
+
+@pytest.mark.parametrize("postcode", ["9000", "1012 AB", "L-1234", "75001", "SW1A 1AA"])
+async def test_postcodes_of_the_parents_neighbours_are_taken(sqlite_app: Running,
+                                                            postcode: str) -> None:
+    client = sqlite_app.client
+    (session,) = await sqlite_app.add(camp())
+    page = await client.get(f"/sessions/{session}")
+    answer = await client.post(f"/sessions/{session}",
+                               data=form_for(page.text, **{**CHILD, "postcode": postcode}))
+    assert (answer.status_code, answer.headers["location"]) == (303, "/basket")
+
+
+async def test_the_form_says_which_postcodes_pay_the_resident_price(sqlite_app: Running) -> None:
+    (session,) = await sqlite_app.add(camp(prices=(8500, 11000), social_discount_percent=80))
+    page = plain(await sqlite_app.client.get(f"/sessions/{session}?lang=en"))
+    assert ("The postcode you give decides the price: households with postcode 9990, 9991 "
+            "pay the resident price, every other postcode pays the price for others.") in page
+    assert "With the social tariff (UiTPAS), either price is 80% lower." in page
+    assert ('id="postcode-hint">Postcode 9990, 9991: the resident price, 85,00 €. Any other '
+            "postcode: 110,00 €.") in page
+    dutch = plain(await sqlite_app.client.get(f"/sessions/{session}?lang=nl"))
+    assert "gezinnen met postcode 9990, 9991 betalen het inwonerstarief" in dutch
+    # Resident or not, the basket charges what the form said.
+    for name, postcode, price in (("Lotte", "9991", "85,00 €"), ("Mats", "9000", "110,00 €")):
+        form = await sqlite_app.client.get(f"/sessions/{session}?lang=en")
+        child = {**CHILD, "first_name": name, "postcode": postcode}
+        held = await sqlite_app.client.post(f"/sessions/{session}",
+                                            data=form_for(form.text, **child))
+        assert held.status_code == 303
+        basket = plain(await sqlite_app.client.get("/basket"))
+        row = basket.split(name)[1].split("</li>")[0]
+        assert price in row, row
 
 
 async def test_a_full_session_offers_the_waiting_list(sqlite_app: Running) -> None:

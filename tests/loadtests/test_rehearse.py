@@ -1,14 +1,21 @@
-"""The simulator on cases whose answer is known."""
+"""The simulator on cases whose answer is known, and `sluis rehearse` as a command."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
 from gateway import rehearse
 from gateway.cli import main
 from loadtests.opening import Opening
+from tests.browser.test_queue_page import SHOTS, chromium  # noqa: F401 - fixture
+from tests.processes import ROOT
 
 
 def scenario(curve: str, **kw: object) -> rehearse.Scenario:
@@ -163,3 +170,68 @@ def test_sluis_rehearse_says_when_max_active_not_the_rate_sets_the_pace(
     out = capsys.readouterr().out
     assert "effective pace 40 a minute: the rate sets the pace; max_active would allow 50" in out
     assert "so a session lasts the visit; session_seconds (15 min) is never reached" in out
+
+
+def rehearse_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUIS_")}
+    return subprocess.run([sys.executable, "-m", "gateway.cli", "rehearse", *args], cwd=ROOT,
+                          env=dict(env, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_sluis_rehearse_explains_its_columns_and_gives_waits_in_minutes() -> None:
+    # 600 at once, 120 a minute: the last one waits 5 minutes, the middle one 2.5.
+    run = rehearse_cli("--arrivals", "600@1s", "--rate", "120", "--max-active", "10000",
+                       "--visit", "30s", "--opens-after", "0")
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    head, units = out.splitlines()[:2]
+    assert head.split() == ["minute", "arrived", "admitted", "queue", "active", "polls/s",
+                            "backend", "wait", "p50", "wait", "p90"]
+    assert units.split() == ["(end)", "(peak)", "(mean)", "req/min", "(min)", "(min)"]
+    row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["4"])
+    assert row[-2:] == ["4.5", "4.9"]  # minutes, not seconds
+    assert "  wait p50  minutes from arrival (from the opening, for the pre-queue)" in out
+    assert "  active    the most live sessions at once during the minute" in out
+    assert "  polls/s   status calls a second from waiting parents" in out
+    assert "wait p50 2.5 min, p90 4.5 min, max 5.0 min; line empty at 5.0 min" in out
+    assert "assumed: a visit of 30 s" in out
+
+
+def test_sluis_rehearse_writes_its_charts_as_svg_and_as_a_page(tmp_path: Path) -> None:
+    svg, html = tmp_path / "opening.svg", tmp_path / "opening.html"
+    run = rehearse_cli("--arrivals", "300@5m,2000@2m,500@10m", "--opens-after", "5m",
+                       "--rate", "300", "--max-active", "100", "--visit", "2m",
+                       "--svg", str(svg), "--html", str(html))
+    assert run.returncode == 0, run.stderr
+    assert f"wrote {svg}" in run.stderr and f"wrote {html}" in run.stderr
+    root = ElementTree.fromstring(svg.read_text(encoding="utf-8"))  # noqa: S314 - our own file
+    ns = "{http://www.w3.org/2000/svg}"
+    charts = [e for e in root.iter(f"{ns}svg") if e.get("class") == "chart"]
+    assert len(charts) == 5
+    texts = [t.text or "" for t in root.iter(f"{ns}text")]
+    assert "Waiting at the end of each minute (line and pre-queue)" in texts
+    assert {"0 min", "15 min", "30 min", "45 min", "60 min"} <= set(texts)  # the time axis
+    assert {"0", "2,500"} <= set(texts)  # the scale of the waiting line (peak about 2,000)
+    for chart in charts:
+        assert chart.find(f"{ns}polyline") is not None
+    page = html.read_text(encoding="utf-8")
+    assert page.count('<svg class="chart"') == 5 and "<script" not in page
+    assert "max_active sets the pace, not the rate: 100 × 60 / 120 s sessions" in page
+    assert "<dt>wait p50 <small>(min)</small></dt>" in page
+    assert "<td>5*</td>" in page  # the opening minute, marked
+
+
+def test_the_rehearsal_page_reads_in_a_browser(tmp_path: Path, chromium: str) -> None:  # noqa: F811
+    page = tmp_path / "rehearsal.html"
+    run = rehearse_cli("--arrivals", "400@10m,4000@2m,1500@20m", "--opens-after", "10m",
+                       "--rate", "600", "--max-active", "400", "--visit", "4m",
+                       "--html", str(page))
+    assert run.returncode == 0, run.stderr
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SHOTS / "rehearse-report.png"
+    shot.unlink(missing_ok=True)
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1280,1400", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=60, check=False)
+    assert shot.exists() and shot.stat().st_size > 20_000

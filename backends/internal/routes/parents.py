@@ -68,7 +68,7 @@ def reason_text(_: Translate, reason: Reason) -> str:
     if reason.code == "invalid" and reason.field.endswith("email"):
         return _("This is not an e-mail address.")
     if reason.code == "invalid" and reason.field.endswith("postcode"):
-        return _("This is not a postcode.")
+        return _("This is not a postcode. A Belgian postcode has four digits, for example 9000.")
     return texts.get(reason.code, _("Please check this."))
 
 
@@ -125,6 +125,7 @@ async def _session_page(
         just_full=full,
         csrf=ctx.signing.csrf_token(basket),
         hold_minutes=ctx.settings.hold_minutes,
+        resident_postcodes=sorted(ctx.settings.resident_postcodes),
     )
     return response
 
@@ -145,16 +146,22 @@ async def session_register(request: Request) -> Response:
         return _refused(request, 403, _("This form has expired. Please go back and try again."))
     assert basket is not None
     values = {f: str(form.get(f, "")) for f in FORM_FIELDS}
+    values["social_tariff"] = "1" if form.get("social_tariff") == "1" else ""
+    session_id = int(request.path_params["session_id"])
     payload = {
-        "session_id": int(request.path_params["session_id"]),
+        "session_id": session_id,
         "child": {k: values[k] for k in ("first_name", "last_name", "birth_date")},
         "household": {k: values[k] for k in ("email", "postcode")},
         "social_tariff": form.get("social_tariff") == "1",
         "waitlist": form.get("waitlist") == "1",
     }
     now = ctx.clock()
+    # The activity's birth years, so that a child of the wrong age is said with every
+    # other mistake in the form, not after they are mended.
+    terms = await ctx.booking.terms(session_id)
+    born_years = (terms.age.born_from_year, terms.age.born_to_year) if terms else None
     try:
-        req = parse_registration(payload, ctx.local_date(now))
+        req = parse_registration(payload, ctx.local_date(now), born_years)
         await ctx.booking.register(req, now, basket=basket)
     except Invalid as exc:
         errors: dict[str, str] = {}
