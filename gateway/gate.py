@@ -97,9 +97,10 @@ class Gate:
         self._renewed: dict[tuple[str, str], float] = {}
         self._ended: dict[tuple[str, str], float] = {}
         self._drained: dict[str, float] = {}  # room -> when all its sessions were ended
-        # Sessions the site ended (here or published by any process): their visitors may
-        # still GET for the room's exit_seconds (pass_out).
-        self._exits: dict[tuple[str, str], float] = {}
+        # Sessions the site ended (here or published by any process), with when and the
+        # path whose answer ended them: that page may still be read for the room's
+        # exit_seconds without the exit cookie (pass_out), for an end found in the body.
+        self._exits: dict[tuple[str, str], tuple[float, str]] = {}
         self._watch = {r.name: w for r in rooms.rooms if (w := Watch.of(r)) is not None}
         self._pending_ends: set[tuple[str, str]] = set()
         self._ending: asyncio.Task[None] | None = None
@@ -336,32 +337,32 @@ class Gate:
                 await self._sold_out(room)
             ended = True
         if ended:
-            self._remember_end(room.name, visitor, site=True)
+            self._remember_end(room.name, visitor, scope["path"])
             try:
-                await self.store.end_session(room.name, visitor)
+                await self.store.end_session(room.name, visitor, scope["path"])
             except StoreUnavailable:
                 metrics.REDIS_ERRORS.inc()
                 self._end_later(room.name, visitor)
 
-    def _remember_end(self, room: str, visitor: str, site: bool = False) -> None:
-        """`site`: the site ended it (not an expiry or a drain), so the visitor may still
-        read what it answered (pass_out)."""
+    def _remember_end(self, room: str, visitor: str, path: str | None = None) -> None:
+        """`path`: the site ended the session (not an expiry or a drain) with its answer
+        to this path, which the visitor may still read (pass_out)."""
         if len(self._ended) >= ENDED_MEMORY:
             self._ended.clear()
             self._exits.clear()
         now = time.time()
         self._ended[(room, visitor)] = now
-        if site:
-            self._exits[(room, visitor)] = now
+        if path is not None:
+            self._exits[(room, visitor)] = (now, path)
 
-    def session_ended(self, room: str, visitor: str) -> None:
+    def session_ended(self, room: str, visitor: str, path: str = "") -> None:
         """A session end published by any process (visitor "*": the room was drained;
-        one visitor: the site ended it). Admissions issued until now, by this clock, no
-        longer let anyone in."""
+        one visitor: the site ended it, answering `path`). Admissions issued until now,
+        by this clock, no longer let anyone in."""
         if visitor == "*":
             self._drained[room] = time.time()
         else:
-            self._remember_end(room, visitor, site=True)
+            self._remember_end(room, visitor, path)
 
     # -- leaving ------------------------------------------------------------------
 
@@ -374,12 +375,15 @@ class Gate:
     def _may_leave(self, scope: Scope, room: RoomConfig, visitor: str,
                    exit_cookie: str | None = None) -> bool:
         """A GET or HEAD of a visitor whose session the site ended less than the room's
-        exit_seconds ago: by the exit pass cookie, or by this process's memory of the
-        end (an end found in the answer's body, after its head had gone out)."""
+        exit_seconds ago: by the exit pass cookie, which only the browser that received
+        the ending answer holds; or, for the page that ended it alone, by the memory of
+        the end (one found in the answer's body, when no cookie could be set). A copied
+        cookie pair gets neither: after an end it reaches nothing new."""
         if not room.exit_seconds or scope["method"] not in ("GET", "HEAD"):
             return False
         ended = self._exits.get((room.name, visitor))
-        if ended is not None and time.time() - ended < room.exit_seconds:
+        if (ended is not None and scope["path"] == ended[1]
+                and time.time() - ended[0] < room.exit_seconds):
             return True
         if exit_cookie is None:
             exit_cookie = cookies(scope["headers"]).get(EXIT_COOKIE)

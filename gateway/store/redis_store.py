@@ -296,15 +296,17 @@ class Store:
                                             args=[visitor]))
 
     @_translate
-    async def end_session(self, room: str, visitor: str) -> bool:
+    async def end_session(self, room: str, visitor: str, path: str = "") -> bool:
+        """End a live session (`path`: the page whose answer ended it, for the exit pass)."""
         k = self.keys(room)
         return bool(await self.scripts.end_session(keys=[k.state, k.active, k.started],
-                                                   args=[visitor, ENDS_CHANNEL, room]))
+                                                   args=[visitor, ENDS_CHANNEL, room, path]))
 
-    async def follow_ends(self, on_end: Callable[[str, str], None], stop: asyncio.Event,
+    async def follow_ends(self, on_end: Callable[[str, str, str], None], stop: asyncio.Event,
                           retry_seconds: float = 1.0) -> None:
-        """Call `on_end(room, visitor)` for every session end any process publishes
-        (visitor "*": the whole room was drained), until `stop`. A lost connection is
+        """Call `on_end(room, visitor, path)` for every session end any process publishes
+        (visitor "*": the whole room was drained; path: the page that ended it), until
+        `stop`. A lost connection is
         followed again after `retry_seconds`; ends published meanwhile are missed, and
         the gateway's renewal check is what catches those."""
         while not stop.is_set():
@@ -316,9 +318,10 @@ class Store:
                                                        timeout=1.0)
                     if message is None:
                         continue
-                    room, _, visitor = (_text(message.get("data")) or "").partition("\n")
+                    room, _, rest = (_text(message.get("data")) or "").partition("\n")
+                    visitor, _, path = rest.partition("\n")
                     if room and visitor:
-                        on_end(room, visitor)
+                        on_end(room, visitor, path)
             except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
                 log.warning("following session ends interrupted; retrying",
                             extra={"error": str(exc) or type(exc).__name__})
