@@ -12,9 +12,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
-
-from gateway import logs
+from gateway import admin_cli, logs
 from gateway.settings import Settings, SettingsError
 
 
@@ -118,52 +116,6 @@ def cmd_rehearse(args: argparse.Namespace, settings: Settings) -> int:
     return rehearse.run(args)
 
 
-def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
-    base = args.url.rstrip("/") + "/_sluis/admin/api"
-    headers = {"authorization": f"Bearer {settings.admin_token}",
-               # Who, for the audit trail beside the address the change came from.
-               "x-sluis-actor": os.environ.get("SLUIS_ACTOR") or os.environ.get("USER", "")}
-    room = args.room
-    with httpx.Client(headers=headers, timeout=10, trust_env=False) as client:
-        if args.action == "status":
-            r = client.get(f"{base}/rooms/{room}" if room else f"{base}/rooms")
-        elif args.action == "drain":
-            r = client.post(f"{base}/rooms/{room or 'default'}/drain")
-        else:
-            body: dict[str, Any]
-            if args.action == "pause":
-                body = {"paused": True}
-            elif args.action == "resume":
-                body = {"paused": False}
-            elif args.action == "open":
-                body = {"opens_at": args.at}
-            elif args.action == "set":
-                body = {}
-                for pair in args.pairs:
-                    key, sep, value = pair.partition("=")
-                    if not sep:
-                        print(f"sluis admin set: expected name=value, got {pair!r}",
-                              file=sys.stderr)
-                        return 2
-                    body[key] = _typed(value)
-            else:
-                print(f"sluis admin {args.action}: not available yet", file=sys.stderr)
-                return 2
-            r = client.patch(f"{base}/rooms/{room or 'default'}", json=body)
-    print(r.text)
-    return 0 if r.is_success else 1
-
-
-def _typed(value: str) -> Any:
-    if value in ("true", "false"):
-        return value == "true"
-    if value in ("null", ""):
-        return None
-    with contextlib.suppress(ValueError):
-        return int(value)
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sluis", description="A virtual waiting room.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -182,13 +134,10 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=0)
     d.set_defaults(run=cmd_demo)
-    a = sub.add_parser("admin", help="the admin API from a terminal")
-    a.add_argument("action", choices=["status", "set", "pause", "resume", "open", "drain"])
-    a.add_argument("pairs", nargs="*", help="for set: name=value ...")
-    a.add_argument("--room", default=None)
-    a.add_argument("--at", default=None, help="for open: ISO time, or empty for now")
-    a.add_argument("--url", default=os.environ.get("SLUIS_URL", "http://127.0.0.1:8000"))
-    a.set_defaults(run=cmd_admin)
+    a = sub.add_parser("admin", help="the admin API from a terminal (tables; --json)",
+                       description=admin_cli.__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    admin_cli.add_arguments(a)
     from gateway.rehearse import add_arguments
 
     r = sub.add_parser("rehearse", help="predict an opening from an arrival curve, no server")
@@ -198,7 +147,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extras = p.parse_known_args(argv)
+    if args.command == "admin":
+        # Options may come in any order: `set --room r rate_per_minute=30` leaves the
+        # pairs after the option to here.
+        pairs = [e for e in extras if "=" in e and not e.startswith("-")]
+        if len(pairs) != len(extras):
+            p.error(f"unrecognized arguments: {' '.join(e for e in extras if e not in pairs)}")
+        args.pairs = [*args.pairs, *pairs]
+        logs.configure(os.environ.get("SLUIS_LOG_LEVEL", "WARNING"))
+        # No settings are read: a question to a running gateway creates nothing here.
+        return admin_cli.run(args)
+    if extras:
+        p.error(f"unrecognized arguments: {' '.join(extras)}")
     logs.configure(os.environ.get("SLUIS_LOG_LEVEL", "INFO"))
     try:
         settings = Settings.from_env()
