@@ -21,7 +21,7 @@ from gateway.gate import Gate
 from gateway.http import behind_tls, canonical_path, oversized, parse_networks, respond_json
 from gateway.pages import Pages, security_headers
 from gateway.request_id import REQUEST_ID, WithRequestId, new_request_id
-from gateway.routes import admin_api, dashboard, draw, health
+from gateway.routes import admin_api, dashboard, draw, health, notify
 from gateway.routes import metrics as metrics_route
 from gateway.routes.status import StatusRoute
 from gateway.routing import Rooms
@@ -111,11 +111,14 @@ def create_app(settings: Settings, backend: Backend | None = None,
         following = asyncio.create_task(store.follow_ends(gate.session_ended, stop))
         ticking = None
         if worker:
+            from queue_worker.mailer import mailer_for
             from queue_worker.worker import Worker
 
             ticking = asyncio.create_task(
                 Worker(store, settings.rooms, settings.worker_tick_seconds,
-                       database_url=settings.booking_database_url).run(stop))
+                       database_url=settings.booking_database_url,
+                       mailer=mailer_for(settings.mail, settings.rooms,
+                                         settings.secret_keys)).run(stop))
         try:
             yield {}
         finally:
@@ -135,6 +138,7 @@ def create_app(settings: Settings, backend: Backend | None = None,
             Route("/_sluis/draw", draw.published, methods=["GET"]),
             *admin_api.routes,
             *dashboard.routes,
+            *notify.routes,
             Mount("/_sluis/static", StaticFiles(packages=[("gateway", "static")]), name="static"),
         ],
         lifespan=lifespan,

@@ -70,6 +70,7 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 async def _run_worker(settings: Settings) -> None:
     from gateway.store import Store
     from gateway.store.connect import client_from_url
+    from queue_worker.mailer import mailer_for
     from queue_worker.worker import Worker
 
     assert settings.redis_url
@@ -80,7 +81,9 @@ async def _run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await Worker(store, settings.rooms, settings.worker_tick_seconds,
-                     database_url=settings.booking_database_url).run(stop)
+                     database_url=settings.booking_database_url,
+                     mailer=mailer_for(settings.mail, settings.rooms,
+                                       settings.secret_keys)).run(stop)
     finally:
         await store.close()
 

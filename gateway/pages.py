@@ -317,6 +317,16 @@ class Pages:
         return self._skeleton("limited.html", room, lang, {"refresh_on": refresh}).fill(
             {"refresh": retry_after, "check_url": check_url, "next": _quoted(check_url)})
 
+    def notice(self, room: RoomConfig, lang: str, heading: str, sentence: str,
+               back_url: str) -> bytes:
+        """A page of its own for what the e-mail form and the personal link answer
+        (routes/notify.py): rare, so rendered whole, with the room's look."""
+        self.env.install_gettext_callables(  # type: ignore[attr-defined]
+            self.catalogs.gettext(lang), self.catalogs.ngettext(lang), newstyle=True)
+        return self.env.get_template("notice.html").render(
+            room=room, lang=lang, look=self.look(room), title=room.title_in(lang),
+            heading=heading, sentence=sentence, back=back_url).encode()
+
 
 def shape_key(state: State, shape: Mapping[str, Any]) -> str:
     """What the page's script compares with its own reading of the status JSON."""

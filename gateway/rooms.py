@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from backends.admission import ROOM_PATTERN
 from backends.config import BackendConfig, parse_backend
 from gateway.inventory import InventoryConfig, parse_inventory
+from gateway.notify import NotifyConfig, parse_notify
 from gateway.routing import RouteConfig, parse_route
 from gateway.session_end import EndRules, parse_end_rules
 from gateway.tuning import AdaptiveBounds, parse_adaptive
@@ -171,6 +172,8 @@ class RoomConfig:
     # After the site ends a session, GET and HEAD still pass this long without a place:
     # the confirmation, its redirect and a reload of it (Gate.pass_out). 0: off.
     exit_seconds: int = 120
+    # E-mail to parents near the front (gateway/notify.py); off by default.
+    notify: NotifyConfig = NotifyConfig()  # noqa: RUF009 - frozen, safely shared
 
     @property
     def tz(self) -> ZoneInfo:
@@ -278,7 +281,8 @@ def _room_from_table(name: str, table: Mapping[str, Any]) -> RoomConfig:
     adaptive, most = parse_adaptive(name, table)
     end_on, ending = parse_end_rules(name, table)
     inventory, stock = parse_inventory(name, table.get("inventory"))
-    reasons = {**reasons, **more, **most, **ending, **stock}
+    notify, telling = parse_notify(name, table)
+    reasons = {**reasons, **more, **most, **ending, **stock, **telling}
     proof_bits = table.get("join_proof_bits", 0)
     low, high = JOIN_PROOF_BITS
     if isinstance(proof_bits, bool) or not isinstance(proof_bits, int) or not (
@@ -294,7 +298,8 @@ def _room_from_table(name: str, table: Mapping[str, Any]) -> RoomConfig:
     return RoomConfig(name=name, title=branding.text("titles", "nl") or name, timezone=timezone,
                       initial=initial, branding=branding, backend=backend or BackendConfig(),
                       route=route, adaptive=adaptive, join_proof_bits=proof_bits,
-                      end_on=end_on, inventory=inventory, exit_seconds=exit_seconds)
+                      end_on=end_on, inventory=inventory, exit_seconds=exit_seconds,
+                      notify=notify)
 
 
 def _localized(where: str, value: Any, reasons: dict[str, str]) -> Localized:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backends.internal.settings import default_database_url
+from gateway.notify import MailSettings, mail_from_env
 from gateway.rooms import RoomConfig, load_rooms
 
 
@@ -65,6 +66,8 @@ class Settings:
     # How long Redis may take before a request is answered with the calm 503.
     redis_timeout_seconds: float = 2.0
     worker_tick_seconds: float = 0.5
+    # The SMTP server for e-mail to parents near the front (gateway/notify.py); None: none.
+    mail: MailSettings | None = None
 
     @property
     def booking_database_url(self) -> str:
@@ -87,6 +90,11 @@ class Settings:
         tick_ms = _int(env, "SLUIS_WORKER_TICK_MS", 500, minimum=50)
         if tick_ms > 1000:
             raise SettingsError("SLUIS_WORKER_TICK_MS must be at most 1000")
+        rooms = load_rooms(env.get("SLUIS_CONFIG", "").strip() or None)
+        try:
+            mail = mail_from_env(env, rooms)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         return cls(
             redis_url=env.get("SLUIS_REDIS_URL", "").strip() or None,
             data_dir=data_dir,
@@ -98,7 +106,8 @@ class Settings:
             port=_int(env, "SLUIS_PORT", 8000, minimum=1),
             joins_per_ip_per_minute=_int(env, "SLUIS_JOINS_PER_IP_PER_MINUTE", 60),
             trusted_proxies=_csv(env, "SLUIS_TRUSTED_PROXIES"),
-            rooms=load_rooms(env.get("SLUIS_CONFIG", "").strip() or None),
+            rooms=rooms,
             renew_every_seconds=_int(env, "SLUIS_RENEW_EVERY_SECONDS", 10, minimum=1),
             worker_tick_seconds=tick_ms / 1000,
+            mail=mail,
         )

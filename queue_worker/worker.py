@@ -20,6 +20,8 @@ from gateway.rooms import RoomConfig
 from gateway.store import NotLeader, RoomView, Store, StoreUnavailable
 from queue_worker.breaker import decide, health
 from queue_worker.inventory import Poller
+from queue_worker.mailer import Mailer
+from queue_worker.notify import Notifier
 from queue_worker.observe import SAMPLE_SECONDS, Observer
 from queue_worker.policy import plan
 from queue_worker.rates import MeasuredRate
@@ -43,12 +45,13 @@ class RoomTicker:
     defined: bool = False
     observer: Observer | None = None
     inventory: Poller | None = None
+    notifier: Notifier | None = None
 
 
 class Worker:
     def __init__(self, store: Store, rooms: tuple[RoomConfig, ...], tick_seconds: float = 0.5,
                  worker_id: str | None = None, sample_seconds: float = SAMPLE_SECONDS,
-                 database_url: str | None = None) -> None:
+                 database_url: str | None = None, mailer: Mailer | None = None) -> None:
         self.store = store
         self.tick_seconds = tick_seconds
         self.id = worker_id or new_worker_id()
@@ -57,11 +60,18 @@ class Worker:
                                          inventory=Poller(r.name, r.inventory, database_url)
                                          if r.inventory and r.inventory.polled else None)
                       for r in rooms}
+        # E-mail to parents near the front, in the rooms that offer it (notify.py).
+        self.mailer = mailer
+        for ticker in self.rooms.values():
+            if mailer is not None and ticker.room.notify.by_email:
+                ticker.notifier = Notifier(ticker.room, mailer)
         self.leading: set[str] = set()
         self.admitted_total = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker started", extra={"worker": self.id, "rooms": list(self.rooms)})
+        if self.mailer is not None:
+            self.mailer.start()
         while not stop.is_set():
             started = time.monotonic()
             await self.tick()
@@ -74,6 +84,8 @@ class Worker:
         for ticker in self.rooms.values():
             if ticker.inventory is not None:
                 await ticker.inventory.close()
+        if self.mailer is not None:
+            await self.mailer.close()
         log.info("worker stopped", extra={"worker": self.id})
 
     async def tick(self) -> None:
@@ -134,6 +146,8 @@ class Worker:
             # The dashboard's samples and adaptive admission, each at its own pace.
             await ticker.observer.after_tick(self.store, self.id, view, waiting=waiting,
                                              measured=ticker.rate.per_minute())
+        if ticker.notifier is not None:
+            await ticker.notifier.after_tick(self.store, self.id, view, ticker.rate.per_minute())
         if admitted or removed or result.stale_dropped:
             log.debug("tick", extra={"room": name, "admitted": admitted,
                                      "stale": removed + result.stale_dropped})

@@ -51,6 +51,30 @@ class RoomKeys:
         """zset: the room's figures sampled by the leading worker (JSON), scored by ms."""
         return f"{PREFIX}:{{{self.room}}}:series"
 
+    @property
+    def notify_addresses(self) -> str:
+        """hash: visitor -> their e-mail sign-up (gateway/notify.py: Signup), kept only
+        until the message goes or the place ends."""
+        return f"{PREFIX}:{{{self.room}}}:notify:addresses"
+
+    @property
+    def notify_watch(self) -> str:
+        """zset: visitor -> until when (ms) the leading worker keeps the place of a
+        visitor who signed up; 0 once that is over (one message per place)."""
+        return f"{PREFIX}:{{{self.room}}}:notify:watch"
+
+    @property
+    def notify_by_address(self) -> str:
+        """hash: keyed hash of an address -> its recent sign-up times (ms, comma
+        separated), for the per-address limit."""
+        return f"{PREFIX}:{{{self.room}}}:notify:by_address"
+
+    @property
+    def notify_sent(self) -> str:
+        """zset: visitor -> time (ms) of each message sent in the last minute, for the
+        room's limit."""
+        return f"{PREFIX}:{{{self.room}}}:notify:sent"
+
     def joins_by_address(self, address: str, minute: int) -> str:
         """Counter of new places taken from one client address in one minute."""
         return f"{PREFIX}:{{{self.room}}}:ip:{address}:{minute}"
