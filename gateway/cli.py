@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gateway import admin_cli, logs
+from gateway.rooms import RoomSettingsError
 from gateway.settings import Settings, SettingsError
 
 
@@ -167,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(os.environ.get("SLUIS_LOG_LEVEL", "INFO"))
     try:
         settings = Settings.from_env()
-    except SettingsError as exc:
+    except (SettingsError, RoomSettingsError) as exc:
+        # A mistake in the environment or the rooms file: every reason, no traceback.
         print(f"sluis: {exc}", file=sys.stderr)
         return 2
     result: int = args.run(args, settings)

@@ -97,3 +97,15 @@ def test_with_several_rooms_it_names_them(redis_url: str, tmp_path: Path) -> Non
         r = admin("drain", "--room", "zwemmen", cwd=tmp_path, SLUIS_URL=url,
                   SLUIS_ADMIN_TOKEN=TOKEN)
         assert r.returncode == 0 and r.stdout.strip() == "zwemmen: 0 live sessions ended"
+
+
+def test_a_bad_rooms_file_is_answered_with_its_reasons_not_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "rooms.toml"
+    config.write_text('[rooms.kampen]\nrate_per_minute = "fast"\nidle_seconds = 5\n')
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SLUIS_")}
+    r = subprocess.run([sys.executable, "-m", "gateway.cli", "worker"], cwd=tmp_path,
+                       env={**base, "PYTHONPATH": str(ROOT), "SLUIS_CONFIG": str(config),
+                            "SLUIS_REDIS_URL": "redis://127.0.0.1:9/0"},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "rate_per_minute: must be a whole number" in r.stderr
