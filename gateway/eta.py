@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 MIN_POLL_SECONDS = 2
@@ -18,19 +19,73 @@ class Eta:
 
 
 UNKNOWN = Eta(None, None, None)
+# Added to a bound that comes from the clock of the sessions: the worker's tick and the
+# moment the page asks again.
+TURN_SLACK_SECONDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Turnover:
+    """The live sessions, for a room whose slots are taken: when each frees its slot at
+    the latest (its admission plus session_seconds) and most likely (its admission plus
+    the typical session measured), in seconds from now, ascending, sampled evenly over
+    the sessions' ranks (at most a few dozen values, whatever max_active is)."""
+
+    free: int                      # slots free now (max_active - active, at least 0)
+    active: int                    # live sessions
+    latest: tuple[float, ...]
+    likely: tuple[float, ...]
+    session_seconds: float         # a slot's longest cycle
+    typical_seconds: float         # a slot's typical cycle
+
+    @classmethod
+    def of(cls, *, now_ms: int, starts_ms: Sequence[int], active: int, max_active: int,
+           session_seconds: int, typical_seconds: float | None) -> Turnover:
+        typical = min(float(session_seconds), typical_seconds or float(session_seconds))
+        starts = sorted(starts_ms)
+        return cls(free=max(0, max_active - active), active=active,
+                   latest=tuple(max(0.0, (s - now_ms) / 1000 + session_seconds)
+                                for s in starts),
+                   likely=tuple(sorted(max(0.0, (s - now_ms) / 1000 + typical)
+                                       for s in starts)),
+                   session_seconds=float(session_seconds), typical_seconds=typical)
+
+    def turn(self, turns: int, ends: tuple[float, ...], cycle: float) -> float | None:
+        """Seconds until the slot for the `turns`-th admission frees, reading `ends`:
+        0 while slots are free; then the sessions in the order they end, and after a
+        whole round of them, again a cycle later."""
+        j = turns - self.free
+        if j <= 0:
+            return 0.0
+        if self.active <= 0 or not ends:
+            return None
+        rounds, k = divmod(j - 1, self.active)
+        # `ends` samples the ranks 1..active evenly: the sample at or past rank k + 1.
+        i = min(len(ends) - 1, math.ceil((k + 1) * len(ends) / self.active) - 1)
+        return ends[i] + rounds * cycle
 
 
 def estimate(ahead: int, configured_per_minute: int, measured: float | None,
              measured_low: float | None, measured_high: float | None,
-             max_active: int = 0, session_seconds: int = 0) -> Eta:
+             max_active: int = 0, session_seconds: int = 0,
+             turnover: Turnover | None = None) -> Eta:
     """Seconds until this visitor's turn, from the admission rate actually measured.
 
     The visitor goes in with the (ahead + 1)-th admission. The range comes from the
     slowest and fastest minute measured recently. Before anything was measured (or
     while nothing could be admitted), the fastest is the configured rate and the
     slowest what max_active allows if every session ran its full length.
+
+    When the visitor's turn needs a live session to end first (`turnover`: the slots
+    are taken), the wait comes from those sessions instead: no earlier than the rate
+    allows, at the latest when the sessions ahead have run their longest length, and
+    most likely when they have run the typical length measured.
     """
     turns = ahead + 1
+    if turnover is not None and turns > turnover.free and configured_per_minute > 0:
+        by_turnover = _from_turnover(turns, configured_per_minute, measured_high, turnover)
+        if by_turnover is not None:
+            return by_turnover
     if measured and measured > 0:
         rate = measured
         fast = max(measured_high or measured, rate)
@@ -49,6 +104,22 @@ def estimate(ahead: int, configured_per_minute: int, measured: float | None,
     low = turns * 60 / fast
     high = turns * 60 / slow if slow > 0 else None
     return Eta(math.ceil(seconds), math.floor(low), math.ceil(high) if high else None)
+
+
+def _from_turnover(turns: int, configured_per_minute: int, measured_high: float | None,
+                   turnover: Turnover) -> Eta | None:
+    latest = turnover.turn(turns, turnover.latest, turnover.session_seconds)
+    likely = turnover.turn(turns, turnover.likely, turnover.typical_seconds)
+    if latest is None or likely is None:
+        return None
+    fastest = max(float(configured_per_minute), measured_high or 0.0)
+    by_rate = turns * 60 / fastest
+    # Sessions may end early (the site ends them, a parent leaves): the slot may come
+    # as soon as the rate reaches this visitor, but no later than its latest end.
+    low = by_rate
+    high = max(latest, turns * 60 / configured_per_minute) + TURN_SLACK_SECONDS
+    point = min(high, max(likely, by_rate))
+    return Eta(math.ceil(point), math.floor(low), math.ceil(high))
 
 
 def _jitter(seconds: float, rng: random.Random | None) -> int:

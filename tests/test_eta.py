@@ -56,3 +56,42 @@ def test_prequeue_asks_rarely_then_lands_just_after_opening_spread_out() -> None
     assert 50 <= eta.poll_prequeue(3600, 100, rng) <= 70
     lands = [eta.poll_prequeue(5, 20_000, rng) for _ in range(1000)]  # opening in 5 s
     assert min(lands) >= 6 and max(lands) <= 35 and len(set(lands)) > 20
+
+
+def test_a_full_room_waits_for_its_sessions_not_for_the_rate() -> None:
+    # The demo's room: 6 a minute, 3 slots, sessions of 300 s that all began 52 s ago
+    # and that the site never ends early. "Less than a minute" was the old answer.
+    now = 1_000_000
+    turnover = eta.Turnover.of(now_ms=now, starts_ms=[now - 52_000] * 3, active=3,
+                               max_active=3, session_seconds=300, typical_seconds=None)
+    first = eta.estimate(0, 6, None, None, None, 3, 300, turnover)
+    assert first.high is not None and first.low is not None and first.seconds is not None
+    assert first.low <= 248 <= first.high and first.seconds == 248
+    # The fourth in line needs a second round of the same three slots.
+    fourth = eta.estimate(3, 6, None, None, None, 3, 300, turnover)
+    assert fourth.high is not None and 548 <= fourth.high <= 548 + eta.TURN_SLACK_SECONDS
+
+
+def test_measured_short_sessions_bring_the_likely_turn_forward() -> None:
+    now = 5_000_000
+    starts = [now - 10_000, now - 40_000, now - 70_000]
+    turnover = eta.Turnover.of(now_ms=now, starts_ms=starts, active=3, max_active=3,
+                               session_seconds=600, typical_seconds=90)
+    e = eta.estimate(0, 60, None, None, None, 3, 600, turnover)
+    # The oldest session (70 s in) is likely over in 20 s, at the latest in 530 s.
+    assert e.seconds == 20 and e.low == 1
+    assert e.high == 530 + eta.TURN_SLACK_SECONDS
+
+
+def test_free_slots_go_at_the_rate_and_samples_stand_for_many_sessions() -> None:
+    # 1,000 sessions, sampled as 10 values: the 500th to end is read at the 5th sample.
+    ends = tuple(float(i) for i in range(10))
+    turnover = eta.Turnover(free=0, active=1000, latest=ends, likely=ends,
+                            session_seconds=900, typical_seconds=900)
+    assert turnover.turn(500, turnover.latest, 900) == 4.0
+    assert turnover.turn(1500, turnover.latest, 900) == 4.0 + 900
+    with_free = eta.Turnover(free=5, active=10, latest=(30.0,), likely=(30.0,),
+                             session_seconds=60, typical_seconds=60)
+    # Turns within the free slots: the ordinary, rate-based estimate.
+    assert eta.estimate(2, 60, None, None, None, 15, 60, with_free) == eta.estimate(
+        2, 60, None, None, None, 15, 60)
