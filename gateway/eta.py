@@ -22,6 +22,39 @@ UNKNOWN = Eta(None, None, None)
 # Added to a bound that comes from the clock of the sessions: the worker's tick and the
 # moment the page asks again.
 TURN_SLACK_SECONDS = 3
+# How many session starts a turnover summary keeps, whatever max_active is.
+TURNOVER_SAMPLES = 32
+
+
+def turnover_summary(starts_ms: Sequence[int], typical_seconds: float | None) -> str:
+    """The live sessions in a few bytes, for every status answer to read: their count,
+    the typical session measured (ms, empty when none yet), and their starts, sorted and
+    sampled evenly over their ranks (each sample the last of its share, so that reading
+    a rank never finds an earlier start than the true one)."""
+    starts = sorted(starts_ms)
+    n = len(starts)
+    picked = ([starts[math.ceil((i + 1) * n / TURNOVER_SAMPLES) - 1]
+               for i in range(TURNOVER_SAMPLES)] if n > TURNOVER_SAMPLES else starts)
+    typical = "" if typical_seconds is None else str(round(typical_seconds * 1000))
+    return f"{n};{typical};{','.join(str(s) for s in picked)}"
+
+
+def turnover_from(summary: str | None, *, now_ms: int, max_active: int,
+                  session_seconds: int) -> Turnover | None:
+    """The summary read back (None when there is none or it cannot be read)."""
+    if not summary:
+        return None
+    try:
+        count, typical, starts = summary.split(";", 2)
+        active = int(count)
+        points = [int(s) for s in starts.split(",") if s]
+        typical_s = int(typical) / 1000 if typical else None
+    except ValueError:
+        return None
+    if active > 0 and not points:
+        return None
+    return Turnover.of(now_ms=now_ms, starts_ms=points, active=active, max_active=max_active,
+                       session_seconds=session_seconds, typical_seconds=typical_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +134,15 @@ def estimate(ahead: int, configured_per_minute: int, measured: float | None,
     else:
         return UNKNOWN
     seconds = turns * 60 / rate
-    low = turns * 60 / fast
+    low = _earliest(turns, fast)
     high = turns * 60 / slow if slow > 0 else None
     return Eta(math.ceil(seconds), math.floor(low), math.ceil(high) if high else None)
+
+
+def _earliest(turns: int, per_minute: float) -> float:
+    """The soonest the `turns`-th admission can come at this rate: the worker may hold
+    one admission's credit in hand (queue_worker/policy.py), so one comes at once."""
+    return (turns - 1) * 60 / per_minute
 
 
 def _from_turnover(turns: int, configured_per_minute: int, measured_high: float | None,
@@ -116,7 +155,7 @@ def _from_turnover(turns: int, configured_per_minute: int, measured_high: float 
     by_rate = turns * 60 / fastest
     # Sessions may end early (the site ends them, a parent leaves): the slot may come
     # as soon as the rate reaches this visitor, but no later than its latest end.
-    low = by_rate
+    low = _earliest(turns, fastest)
     high = max(latest, turns * 60 / configured_per_minute) + TURN_SLACK_SECONDS
     point = min(high, max(likely, by_rate))
     return Eta(math.ceil(point), math.floor(low), math.ceil(high))

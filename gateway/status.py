@@ -100,7 +100,7 @@ def build(room: str, tz: ZoneInfo, snap: RoomSnapshot, place: Place,
     if state is State.QUEUED and ahead is not None:
         estimate = eta_mod.estimate(ahead, s.rate_per_minute, snap.rate_measured,
                                     snap.rate_low, snap.rate_high, s.max_active,
-                                    s.session_seconds)
+                                    s.session_seconds, _turnover(snap, ahead + 1))
     if state is State.QUEUED:
         poll = eta_mod.poll_queued(estimate, ahead or 0, s.grace_seconds, rng)
     elif state is State.PREQUEUE:
@@ -130,6 +130,23 @@ def build(room: str, tz: ZoneInfo, snap: RoomSnapshot, place: Place,
         waiting_list=(inventory.waiting_list(lang) if inventory is not None
                       and state is State.SOLD_OUT else None),
     )
+
+
+def _turnover(snap: RoomSnapshot, turns: int) -> eta_mod.Turnover | None:
+    """The live sessions, read only for a visitor whose turn needs one of them to end
+    (most answers need only the count in front of the summary)."""
+    summary = snap.turnover
+    if not summary:
+        return None
+    s = snap.settings
+    try:
+        active = int(summary[:summary.index(";")])
+    except ValueError:
+        return None
+    if turns <= s.max_active - active:
+        return None
+    return eta_mod.turnover_from(summary, now_ms=snap.now_ms, max_active=s.max_active,
+                                 session_seconds=s.session_seconds)
 
 
 def without_place(room: str, tz: ZoneInfo, now_ms: int, poll_after: int = 10) -> dict[str, Any]:

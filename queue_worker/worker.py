@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from gateway import lottery
+from gateway.eta import turnover_summary
 from gateway.rooms import RoomConfig
 from gateway.store import NotLeader, RoomView, Store, StoreUnavailable
 from queue_worker.breaker import decide, health
@@ -29,6 +30,7 @@ from queue_worker.rates import MeasuredRate
 log = logging.getLogger("sluis.worker")
 
 LEASE_MS = 3000
+TURNOVER_EVERY_MS = 1000
 SWEEP_PER_TICK = 2000
 
 
@@ -45,6 +47,8 @@ class RoomTicker:
     defined: bool = False
     observer: Observer | None = None
     inventory: Poller | None = None
+    turnover_at_ms: int = 0
+    turnover_active: int = -1
     notifier: Notifier | None = None
 
 
@@ -142,6 +146,7 @@ class Worker:
         # start over at the front once the end of the line was reached.
         ticker.sweep_at = (ticker.sweep_at + len(stretch) - removed
                            if len(stretch) == SWEEP_PER_TICK else 0)
+        await self.sum_up_sessions(ticker, view, waiting)
         if ticker.observer is not None:
             # The dashboard's samples and adaptive admission, each at its own pace.
             await ticker.observer.after_tick(self.store, self.id, view, waiting=waiting,
@@ -152,6 +157,18 @@ class Worker:
             log.debug("tick", extra={"room": name, "admitted": admitted,
                                      "stale": removed + result.stale_dropped})
         return admitted
+
+    async def sum_up_sessions(self, ticker: RoomTicker, view: RoomView, waiting: int) -> None:
+        """While people wait, once a second and whenever the number of live sessions
+        changed: their summary, from which the status answers estimate a turn that needs
+        a session to end (gateway/eta.py)."""
+        fresh = view.now_ms - ticker.turnover_at_ms < TURNOVER_EVERY_MS
+        if not waiting or (fresh and view.active == ticker.turnover_active):
+            return
+        ticker.turnover_at_ms, ticker.turnover_active = view.now_ms, view.active
+        name = ticker.room.name
+        starts = await self.store.session_starts(name)
+        await self.store.set_turnover(name, turnover_summary(starts, view.mean_session_seconds))
 
     async def check_inventory(self, ticker: RoomTicker) -> None:
         """Record the figure of a finished fetch of the room's places left, and start the

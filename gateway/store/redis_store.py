@@ -67,6 +67,9 @@ class RoomSnapshot:
     # Places left as the room's inventory source last reported them; None when the room
     # has no source or the figure is unknown or void.
     places_left: int | None = None
+    # The live sessions as the leading worker last summed them up (see set_turnover):
+    # "active;typical ms;start ms,start ms,...", or None.
+    turnover: str | None = None
 
     @property
     def sold_out(self) -> bool:
@@ -188,6 +191,7 @@ def _snapshot(head: Sequence[Any]) -> RoomSnapshot:
         rate_measured=_float(state[2]), rate_low=_float(state[3]), rate_high=_float(state[4]),
         admitted_total=int(state[5] or 0),
         places_left=_places_left(state[7], state[8], int(now_ms)) if len(state) > 8 else None,
+        turnover=_text(state[9]) if len(state) > 9 else None,
     )
 
 
@@ -499,6 +503,19 @@ class Store:
         if res < 0:
             raise NotLeader("lease lost")
         return res == 1
+
+    # -- the live sessions, for the ETA ---------------------------------------------------
+
+    @_translate
+    async def session_starts(self, room: str) -> list[int]:
+        """When each live session began (ms), in no order."""
+        return [int(v) for v in await self.client.hvals(self.keys(room).started)]
+
+    @_translate
+    async def set_turnover(self, room: str, summary: str) -> None:
+        """Keep the leading worker's summary of the live sessions, which every status
+        answer reads with the room's figures (gateway/eta.py: Turnover)."""
+        await self.client.hset(self.keys(room).state, "turnover", summary)
 
     # -- the room's inventory --------------------------------------------------------------
 

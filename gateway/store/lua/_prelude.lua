@@ -131,7 +131,7 @@ end
 -- Room-wide figures every join and status answer carries.
 local function room_header(k_state, k_pre, k_queue, s, now_ms)
   local st = redis.call('HMGET', k_state, 'seed_sha256', 'seed', 'rate_measured', 'rate_low',
-    'rate_high', 'admitted_total', 'breaker_open', 'inventory', 'inventory_until')
+    'rate_high', 'admitted_total', 'breaker_open', 'inventory', 'inventory_until', 'turnover')
   if s.opens_ms > now_ms then st[2] = false end  -- the seed stays secret until opening
   return {now_ms, redis.call('ZCARD', k_pre), redis.call('ZCARD', k_queue), s.raw, st}
 end
