@@ -11,7 +11,8 @@ Every parent variant keeps its cookies, obeys `poll_after_seconds` (the refreshe
 does not: it reloads every 2–5 s), and once admitted registers one child through the
 booking engine's JSON API. Per visitor, one JSON line records join time, the ETA
 shown at join, the last moment still waiting, the first moment admitted and the
-registration, for the report.
+registration, for the report; bots and the operator write a line each too, so that the
+report can check that every user Locust started is accounted for.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def _options(parser: Any) -> None:
     g.add_argument("--room", default="zomerkampen")
     g.add_argument("--start-at", type=float, default=0.0,
                    help="epoch seconds at which the curve begins (default: when the run does)")
+    g.add_argument("--stop-at", type=float, default=0.0,
+                   help="epoch seconds at which to stop, even before the curve's end "
+                        "(a rehearsal cut short on purpose; the report says so)")
     g.add_argument("--records-dir", default="",
                    help="where each Locust process writes its visitors' JSON lines")
     g.add_argument("--rate-change", default="",
@@ -82,11 +86,15 @@ def _write_records(environment: Any, **_: Any) -> None:
         return
     path = Path(folder) / f"visitors-{os.getpid()}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
+    # Whole or not at all: the report counts files, and a half-written one would pass
+    # for a process whose visitors are all there.
+    partial = path.with_suffix(".partial")
+    with partial.open("w", encoding="utf-8") as fh:
         for record in _records:
             fh.write(json.dumps(record) + "\n")
         for breach in _breaches:
             fh.write(json.dumps({"kind": "breach", "what": breach}) + "\n")
+    partial.replace(path)
 
 
 def _address() -> str:
@@ -349,6 +357,7 @@ class Bot(FastHttpUser):
 
     def on_start(self) -> None:
         self.address = f"192.0.2.{random.randint(1, 4)}"  # a few addresses, many joins
+        _records.append({"kind": "bot"})
 
     def forged(self, token: str, name: str) -> None:
         self.client.cookiejar.clear()
@@ -401,6 +410,7 @@ class Operator(FastHttpUser):
 
     def on_start(self) -> None:
         options = self.environment.parsed_options
+        _records.append({"kind": "operator"})
         self.room = options.room
         self.started = options.start_at or time.time()
         token = os.environ.get("SLUIS_ADMIN_TOKEN", "")
@@ -426,7 +436,7 @@ class OpeningShape(LoadTestShape):
         options = self.runner.environment.parsed_options
         opening = opening_of(options)
         t = time.time() - options.start_at if options.start_at else self.get_run_time()
-        if t > opening.duration:
+        if t > opening.duration or (options.stop_at and time.time() >= options.stop_at):
             return None
         if t < 0:
             return 1, 1.0

@@ -68,10 +68,12 @@ class Opening:
 
     def spawn_rate(self, t: float) -> float:
         """Users a second to start now: the arrival rate of the segment, with headroom so
-        the runner keeps up with the curve."""
+        the runner keeps up with the curve; after the last arrival, the fastest rate, so
+        that a runner that fell behind on a busy machine catches up at once."""
         start = 0.0
-        for seg in self.segments():
+        segments = self.segments()
+        for seg in segments:
             if t < start + seg.seconds:
                 return max(1.0, 1.5 * seg.count / seg.seconds)
             start += seg.seconds
-        return 1.0
+        return max(1.0, *(1.5 * seg.count / seg.seconds for seg in segments))

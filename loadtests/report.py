@@ -1,6 +1,10 @@
 """The rehearsal's report: one JSON document and one self-contained HTML page, built
 from what the run recorded (visitors' JSON lines, room samples, Locust's CSV files and
-the booking engine's export)."""
+the booking engine's export).
+
+A guarantee is "yes" only on evidence: one that nothing tested, or that rests on visitor
+records some of which are missing, is "not measured". A run that ended early or lost
+records says so first."""
 
 from __future__ import annotations
 
@@ -15,14 +19,24 @@ from gateway import lottery, rehearse
 from loadtests import measures, svg
 
 VISITOR_KINDS = ("parent", "abandoner", "refresher", "tabhoarder")
+USER_KINDS = (*VISITOR_KINDS, "bot", "operator")  # one record per user Locust started
+YES, NO, NOT_MEASURED = "yes", "no", "not measured"
+# Locust checks the shape once a second and then stops its users: a run that ends
+# more than this before the planned end was cut short.
+EARLY_SLACK_SECONDS = 5.0
 
 
 def read_records(folder: Path) -> list[dict[str, Any]]:
     out = []
-    for path in sorted(folder.glob("visitors-*.jsonl")):
+    for path in record_files(folder):
         with path.open(encoding="utf-8") as fh:
             out.extend(json.loads(line) for line in fh if line.strip())
     return out
+
+
+def record_files(folder: Path) -> list[Path]:
+    """One file per Locust process that ran users and wrote them all down."""
+    return sorted(folder.glob("visitors-*.jsonl"))
 
 
 def read_locust_stats(prefix: Path) -> list[dict[str, Any]]:
@@ -165,6 +179,49 @@ def simulated(visitors: Sequence[Mapping[str, Any]], start: float, opens_at: flo
     return rehearse.simulate(scenario)
 
 
+def run_status(records: Sequence[Mapping[str, Any]], history: Sequence[Mapping[str, Any]],
+               samples: Sequence[Mapping[str, Any]], run: Mapping[str, Any]
+               ) -> dict[str, Any]:
+    """Did the run go as planned, and is every user's record in? Each shortfall is one
+    problem, said in words; records are complete only when every Locust process wrote
+    its file and they hold at least as many users as Locust reports having started."""
+    planned = float(run["planned_seconds"])
+    ran = float(run["ended_at"]) - float(run["start"])
+    planned_users = int(run["visitors"]) + 1  # the operator beside the visitors
+    started = max((int(h["users"]) for h in history), default=0)
+    recorded = sum(1 for r in records if r.get("kind") in USER_KINDS)
+    processes, files = int(run["locust_processes"]), int(run["record_files"])
+    problems = []
+    ended_early = ran < planned - EARLY_SLACK_SECONDS
+    if ended_early:
+        why = "; ".join(run.get("locust_notes") or ())
+        problems.append(f"Locust stopped {ran:,.0f} s into a planned {planned:,.0f} s"
+                        + (f" ({why})" if why else ""))
+    if not history:
+        problems.append("Locust wrote no history: how many users it started is unknown")
+    elif started < planned_users:
+        problems.append(f"Locust started {started:,} of the {planned_users:,} planned users")
+    if files < processes:
+        exits = run.get("locust_exits") or []
+        problems.append(f"visitor records from {files} of {processes} Locust processes"
+                        + (f" (exit codes {exits})" if exits else ""))
+    if recorded < started:
+        problems.append(f"{recorded:,} users recorded of {started:,} started")
+    if not samples:
+        problems.append("the room was never sampled")
+    if run.get("locust_exit"):
+        problems.append(f"Locust exited with {run['locust_exit']}")
+    return {
+        "complete": not problems, "problems": problems,
+        "planned_seconds": round(planned, 1), "ran_seconds": round(ran, 1),
+        "ended_early": ended_early, "planned_users": planned_users,
+        "started_users": started, "recorded_users": recorded,
+        "locust_processes": processes, "record_files": files,
+        "records_complete": bool(history) and started > 0 and files >= processes
+                            and recorded >= started,
+    }
+
+
 def build(*, records: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]],
           stats: Sequence[dict[str, Any]], history: Sequence[dict[str, Any]],
           failures: Sequence[dict[str, Any]], engine: Mapping[str, Any] | None,
@@ -183,7 +240,11 @@ def build(*, records: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]
     peak_active = max((s["active"] for s in samples), default=0)
     max_active = min((s["max_active"] for s in samples), default=settings["max_active"])
     inflight = [s["backend_inflight"] for s in samples if s.get("backend_inflight") is not None]
+    # The room as Locust ended (the sampler goes on while its workers finish).
+    ordered = sorted((s for s in samples if s["t"] <= run.get("ended_at", float("inf"))),
+                     key=lambda s: s["t"])
     outcome: dict[str, Any] = {
+        "run_status": run_status(records, history, samples, run),
         "run": dict(run),
         "settings": dict(settings),
         "visitors": {
@@ -198,6 +259,11 @@ def build(*, records: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]
             "silent_places_taken_by_bots": sum(1 for r in records if r.get("kind") == "silent"),
             "still_waiting_at_end": sum(1 for r in visitors if "admitted_at" not in r
                                         and "abandoned_at" not in r and "join_state" in r),
+            # The room's own figures beside the records', as a check on them.
+            "line_at_end_sampled": (ordered[-1]["queued"] + ordered[-1]["prequeued"]
+                                    if ordered else None),
+            "admitted_sampled": (ordered[-1]["admitted_total"] - ordered[0]["admitted_total"]
+                                 if ordered else None),
         },
         "endpoints": list(stats),
         "errors": {"failures": list(failures),
@@ -214,6 +280,9 @@ def build(*, records: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]
             "cap_exceeded": peak_active > max_active,
             "peak_backend_inflight_sampled": max(inflight, default=None),
             "visit_seconds_median": measures.percentile(visits, 50),
+            # Evidence from the run itself: the sampler goes on while Locust's workers
+            # finish, and the room admits from a line nobody asks about any more.
+            "samples_with_live_sessions": sum(1 for s in ordered if s["active"] > 0),
         },
     }
     if engine is not None:
@@ -249,20 +318,80 @@ def build(*, records: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]
                     for s in samples],
         "waits": waits,
     }
-    outcome["verdict"] = verdict(outcome)
-    return outcome
+    found = guarantees(outcome)
+    # The run's state and the guarantees first: they are what the report is read for.
+    return {"run_status": outcome.pop("run_status"),
+            "verdict": {k: g["result"] for k, g in found.items()},
+            "guarantees": found, **outcome}
 
 
-def verdict(o: Mapping[str, Any]) -> dict[str, bool]:
+def verdict(o: Mapping[str, Any]) -> dict[str, str]:
+    return {k: g["result"] for k, g in guarantees(o).items()}
+
+
+def _judge(broken: bool, n: int, evidence: str, *, records: bool = True,
+           least: int = 1) -> dict[str, Any]:
+    """A breach found is "no" whatever else is missing; no breach is "yes" only with at
+    least `least` cases tested and, where the evidence is visitors' records, all of them."""
+    if broken:
+        result = NO
+    elif n < least or not records:
+        result = NOT_MEASURED
+        if not records:
+            evidence += "; visitor records are missing"
+    else:
+        result = YES
+    return {"result": result, "n": n, "evidence": evidence}
+
+
+def guarantees(o: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    full = o["run_status"]["records_complete"]
     places = o.get("places")
-    return {
-        "no_oversold": places is not None and places["oversold"]["places"] == 0,
-        "no_lost": places is not None and places["lost"]["places"] == 0,
-        "cap_respected": not o["backend"]["cap_exceeded"],
-        "fifo_after_opening": o["fairness"]["strict_inversions"] == 0,
-        "no_security_breach": not o["errors"]["security_breaches"],
-        "draw_verified": o["fairness"]["prequeue"]["draw_verified"] is not False,
-    }
+    backend = o["backend"]
+    fair = o["fairness"]
+    bots = sum(e["requests"] for e in o["endpoints"]
+               if e["name"] in ("bot forged token", "bot replayed token"))
+    breaches = len(o["errors"]["security_breaches"])
+    verified = fair["prequeue"]["draw_verified"]
+    status = next((e for e in o["endpoints"] if e["name"] == "status"), None)
+    bar = o["run"].get("status_p99_bar_ms")
+    out: dict[str, dict[str, Any]] = {}
+    if places is None:
+        unread = {"result": NOT_MEASURED, "n": 0,
+                  "evidence": "the booking engine was not read (no signing keys)"}
+        out["no_oversold"] = out["no_lost"] = unread
+    else:
+        over, held = places["oversold"]["places"], places["oversold"]["occupied_total"]
+        out["no_oversold"] = _judge(over > 0, held, f"{over} oversold of {held:,} places "
+                                    "held in the engine's export")
+        lost, ok = places["lost"]["places"], places["parents_201"]
+        out["no_lost"] = _judge(lost > 0, ok, f"{lost} lost of {ok:,} registrations "
+                                "answered 201", records=full)
+    live = backend["samples_with_live_sessions"]
+    out["cap_respected"] = _judge(
+        backend["cap_exceeded"], live, f"peak {backend['peak_active_sessions']:,} live "
+        f"sessions, max_active {backend['max_active']:,}, over {live:,} samples with live "
+        "sessions")
+    after = fair["after_opening"]["n"]
+    out["fifo_after_opening"] = _judge(
+        fair["strict_inversions"] > 0, after, f"{fair['strict_inversions']} pairs out of "
+        f"order among {after:,} parents admitted after queueing", records=full, least=2)
+    out["no_security_breach"] = _judge(
+        breaches > 0, bots, f"{breaches} breaches in {bots:,} requests on forged or "
+        "replayed admission tokens", records=full)
+    out["draw_verified"] = _judge(
+        verified is False, 0 if verified is None else 1,
+        "the published draw checked against its seed" if verified is not None else
+        "no draw was revealed (no pre-queue, or the run ended before the opening)")
+    if status is None or not status["requests"] or status["p99_ms"] is None or bar is None:
+        out["status_p99"] = {"result": NOT_MEASURED, "n": 0,
+                             "evidence": "no status requests were answered"}
+    else:
+        p99 = status["p99_ms"]
+        out["status_p99"] = _judge(p99 > bar, status["requests"],
+                                   f"status p99 {p99:,.0f} ms over {status['requests']:,} "
+                                   f"requests; the bar is {bar:,.0f} ms")
+    return out
 
 
 # -- HTML -------------------------------------------------------------------------------
@@ -309,8 +438,20 @@ def html(o: Mapping[str, Any]) -> str:
         "real": [(m["minute"], m.get("queue_end", 0)) for m in sim["real"]["minutes"]],
         "simulated": [(m["minute"], m["queue_end"]) for m in sim["simulated"]["minutes"]],
     }, "minutes since start", "waiting")
-    verdicts = "".join(f"<li class={'ok' if ok else 'bad'}>{escape(k)}: "
-                       f"{'yes' if ok else 'NO'}</li>" for k, ok in o["verdict"].items())
+    classes = {YES: "ok", NO: "bad", NOT_MEASURED: "unknown"}
+    verdicts = "".join(f"<li class={classes[g['result']]}>{escape(k)}: "
+                       f"<b>{escape(g['result'] if g['result'] != NO else 'NO')}</b> — "
+                       f"{escape(g['evidence'])}</li>" for k, g in o["guarantees"].items())
+    status = o["run_status"]
+    if status["complete"]:
+        banner = (f"<p class=ok>Run complete: {status['ran_seconds']:,.0f} s of a planned "
+                  f"{status['planned_seconds']:,.0f} s; {status['recorded_users']:,} users "
+                  f"started, every one recorded.</p>")
+    else:
+        items = "".join(f"<li>{escape(p)}</li>" for p in status["problems"])
+        banner = (f"<div class=alert><b>This run is incomplete.</b><ul>{items}</ul>"
+                  "Figures below cover only what ran and what was recorded; guarantees "
+                  "that rest on what is missing are \"not measured\".</div>")
     places = o.get("places")
     places_html = "<p>The booking engine was not read (no signing keys given).</p>"
     if places:
@@ -331,9 +472,12 @@ body{{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;col
 table{{border-collapse:collapse;margin:.5rem 0 1.5rem}}td,th{{border:1px solid #ccc;
 padding:.2rem .5rem;text-align:right}}th{{background:#f3f3f3}}td:first-child{{text-align:left}}
 .ok::marker{{content:"✔ "}}.ok{{color:#1e7d32}}.bad::marker{{content:"✘ "}}.bad{{color:#b71c1c}}
+.unknown::marker{{content:"? "}}.unknown{{color:#8a5a00}}
+.alert{{border:2px solid #b71c1c;background:#fdecea;padding:.5rem 1rem;color:#b71c1c}}
 svg{{display:block;margin:1rem 0}}
 </style></head><body>
 <h1>Sluis rehearsal report</h1>
+{banner}
 <p>{escape(json.dumps(o["run"]))}</p>
 <p>Settings: {escape(json.dumps(o["settings"]))}</p>
 <h2>Guarantees</h2><ul>{verdicts}</ul>

@@ -4,6 +4,11 @@ Without --url it starts a local stack (Redis, booking engine, worker, gateway) o
 127.0.0.1 with the room set for the rehearsal; with --url it runs against that Sluis
 (SLUIS_ADMIN_TOKEN for the admin API; SLUIS_SECRET_KEYS to read the booking engine's
 places for the oversold and lost checks). Locust runs headless on every core.
+
+Without --visitors the opening is sized for this machine: 1,500 visitors a core (the
+most a 2-core machine held with a status p99 under 250 ms, docs/loadtest.md). The
+exit code is 0 only when the run went as planned, every user's record is in, and
+every guarantee holds on evidence.
 """
 
 from __future__ import annotations
@@ -21,11 +26,19 @@ from typing import Any
 
 import httpx
 
-from loadtests import report
+from loadtests import report, swarm
 from loadtests.opening import Opening
 from loadtests.stack import ROOT, RoomPlan, Sampler, engine_places, local_stack
 
 log = logging.getLogger("sluis.loadtest")
+
+VISITORS_PER_CORE = 1_500
+MOST_VISITORS = 20_000
+
+
+def default_visitors(cores: int) -> int:
+    """The opening this machine can play without starving Locust or the gateway."""
+    return min(MOST_VISITORS, VISITORS_PER_CORE * max(1, cores))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -36,7 +49,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="artifacts/loadtest", help="report folder")
     o = p.add_argument_group("the opening")
     d = Opening()
-    o.add_argument("--visitors", type=int, default=d.visitors)
+    o.add_argument("--visitors", type=int, default=0,
+                   help=f"everyone who arrives (default: {VISITORS_PER_CORE:,} a core, "
+                        f"{MOST_VISITORS:,} at most)")
     o.add_argument("--prequeue-seconds", type=float, default=d.prequeue_seconds)
     o.add_argument("--prequeue-share", type=float, default=d.prequeue_share)
     o.add_argument("--spike-seconds", type=float, default=d.spike_seconds)
@@ -62,6 +77,17 @@ def parser() -> argparse.ArgumentParser:
                    help="parents race for the sessions with the fewest places left")
     g.add_argument("--lead-seconds", type=float, default=10.0,
                    help="time for Locust to start before the curve begins")
+    g.add_argument("--run-time", type=float, default=0.0,
+                   help="stop this many seconds after the curve begins, even before its "
+                        "end (the report then says the run was cut short)")
+    g.add_argument("--records-wait-seconds", type=float, default=300.0,
+                   help="how long Locust's workers may take to write their records down "
+                        "after the run")
+    g.add_argument("--progress-seconds", type=float, default=10.0,
+                   help="a progress line on the console this often")
+    j = p.add_argument_group("the bar")
+    j.add_argument("--status-p99-ms", type=float, default=250.0,
+                   help="status answers' p99 must stay under this for the latency guarantee")
     return p
 
 
@@ -69,15 +95,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    cores = os.cpu_count() or 1
+    if not args.visitors:
+        args.visitors = default_visitors(cores)
+        size = f"{args.visitors:,} visitors, sized for {cores} cores (--visitors N to choose)"
+    else:
+        size = f"{args.visitors:,} visitors (--visitors)"
+    processes = cores if args.processes == -1 else max(1, args.processes)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     records_dir = out / "records"
-    for old in records_dir.glob("visitors-*.jsonl"):
+    for old in [*records_dir.glob("visitors-*.jsonl"), *records_dir.glob("visitors-*.partial")]:
         old.unlink()
     opening = Opening(visitors=args.visitors, prequeue_seconds=args.prequeue_seconds,
                       prequeue_share=args.prequeue_share, spike_seconds=args.spike_seconds,
                       spike_share=args.spike_share, tail_seconds=args.tail_seconds,
                       drain_seconds=args.drain_seconds)
+    log.info("opening: %s over %s s; Locust on %d process%s", size,
+             f"{opening.duration:,.0f}", processes, "" if processes == 1 else "es")
     with ExitStack() as stack:
         if args.url:
             url = args.url.rstrip("/")
@@ -99,21 +134,28 @@ def main(argv: list[str] | None = None) -> int:
         settings = _get(url, token, args.room)
         sampler = Sampler(url, token, args.room)
         sampler.start()
-        command = locust_command(url, args, records_dir, out / "locust", start)
-        log.info("locust starting: %s", " ".join(command))
         env = dict(os.environ, SLUIS_ADMIN_TOKEN=token, PYTHONPATH=str(ROOT))
-        with (out / "locust.log").open("wb") as fh:
-            code = subprocess.Popen(command, cwd=ROOT, env=env, stdout=fh,
-                                    stderr=subprocess.STDOUT).wait()
+        options = locust_options(args, records_dir, start)
+        locust = swarm.start(url, options, out / "locust", processes, out / "locust.log", env)
+        stack.callback(locust.close)
+        log.info("locust started (%s), log in %s", " ".join(options), locust.log_path)
+        watch(locust, sampler, out / "locust", start, opening, args)
+        ended_at = time.time()
+        code = locust.master.returncode
+        exits = locust.wait_for_records(args.records_wait_seconds)
         sampler.halt.set()
         sampler.join()
         engine = engine_places(url, args.room, keys, token) if keys else None
         draw = httpx.get(f"{url}/_sluis/draw", params={"room": args.room},
                          trust_env=False).json()
+        notes = locust.notes()
+    if args.run_time:
+        notes.insert(0, f"--run-time {args.run_time:g} s")
     rate_changes = []
     if args.rate_change:
         at, _, rate = args.rate_change.partition(":")
         rate_changes.append((float(at), int(rate)))
+    files = report.record_files(records_dir)
     result = report.build(
         records=report.read_records(records_dir), samples=sampler.samples,
         stats=report.read_locust_stats(out / "locust"),
@@ -122,21 +164,63 @@ def main(argv: list[str] | None = None) -> int:
         start=start,
         opens_at=max(opens_at, start), settings=settings, rate_changes=rate_changes,
         run={"start": start, "opens_at": opens_at, "visitors": opening.visitors,
+             "size": size, "planned_seconds": opening.duration, "ended_at": ended_at,
              "curve": [[s.count, s.seconds] for s in opening.segments()],
-             "url": url, "locust_exit": code, "command": " ".join(sys.argv)})
+             "url": url, "locust_exit": code, "locust_processes": locust.processes,
+             "record_files": len(files), "locust_exits": exits, "locust_notes": notes,
+             "status_p99_bar_ms": args.status_p99_ms, "command": " ".join(sys.argv)})
     (out / "report.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     (out / "report.html").write_text(report.html(result), encoding="utf-8")
     print(summary(result))
     print(f"report: {out / 'report.html'}")
-    return 0 if all(result["verdict"].values()) else 1
+    passed = result["run_status"]["complete"] and all(
+        v == report.YES for v in result["verdict"].values())
+    return 0 if passed else 1
 
 
-def locust_command(url: str, args: argparse.Namespace, records: Path, prefix: Path,
-                   start: float) -> list[str]:
-    command = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"),
-               "--headless", "--host", url, "--csv", str(prefix), "--csv-full-history",
-               "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0",
-               "--records-dir", str(records), "--room", args.room, "--start-at", str(start),
+def watch(locust: swarm.Swarm, sampler: Sampler, prefix: Path, start: float,
+          opening: Opening, args: argparse.Namespace) -> None:
+    """Until Locust's master ends the run: a progress line every few seconds."""
+    stop_at = start + args.run_time if args.run_time else None
+    while locust.master.poll() is None:
+        try:
+            locust.master.wait(args.progress_seconds)
+        except subprocess.TimeoutExpired:
+            log.info("%s", progress(swarm.latest(Path(f"{prefix}_stats_history.csv")),
+                                    sampler.samples[-1] if sampler.samples else None,
+                                    time.time() - start, opening))
+        if stop_at is not None and time.time() >= stop_at + 10:
+            locust.stop()  # the shape stops at --run-time; this if it does not
+
+
+def progress(history: dict[str, dict[str, Any]], sample: dict[str, Any] | None,
+             elapsed: float, opening: Opening) -> str:
+    total = history.get("Aggregated", {})
+    status = history.get("status", {})
+    clock = (f"{elapsed:,.0f}/{opening.duration:,.0f} s" if elapsed >= 0
+             else f"starting in {-elapsed:.0f} s")
+    parts = [clock, f"users {_int(total.get('User Count')):,}/{opening.visitors + 1:,}"]
+    if sample:
+        parts += [f"waiting {sample['queued'] + sample['prequeued']:,}",
+                  f"live {sample['active']:,}/{sample['max_active']:,}",
+                  f"admitted {sample['admitted_total']:,}"]
+    parts.append(f"requests {_int(total.get('Total Request Count')):,} "
+                 f"({_int(total.get('Total Failure Count')):,} failed)")
+    if status.get("99%") not in (None, "", "N/A"):
+        parts.append(f"status p99 {status['99%']} ms (last 10 s)")
+    return "  ".join(parts)
+
+
+def _int(v: Any) -> int:
+    try:
+        return int(float(v))
+    except (TypeError, ValueError):
+        return 0
+
+
+def locust_options(args: argparse.Namespace, records: Path, start: float) -> list[str]:
+    """The locustfile's own options, the same for every Locust process."""
+    command = ["--records-dir", str(records), "--room", args.room, "--start-at", str(start),
                "--visitors", str(args.visitors),
                "--prequeue-seconds", str(args.prequeue_seconds),
                "--prequeue-share", str(args.prequeue_share),
@@ -144,8 +228,8 @@ def locust_command(url: str, args: argparse.Namespace, records: Path, prefix: Pa
                "--spike-share", str(args.spike_share),
                "--tail-seconds", str(args.tail_seconds),
                "--drain-seconds", str(args.drain_seconds)]
-    if args.processes != 1:
-        command += ["--processes", str(args.processes)]
+    if args.run_time:
+        command += ["--stop-at", str(start + args.run_time)]
     if args.rate_change:
         command += ["--rate-change", args.rate_change]
     if args.no_register:
@@ -177,9 +261,19 @@ def _set(url: str, token: str, room: str, changes: dict[str, Any]) -> None:
 
 
 def summary(o: dict[str, Any]) -> str:
+    st = o["run_status"]
+    if st["complete"]:
+        lines = [f"run complete: {st['ran_seconds']:,.0f} s of a planned "
+                 f"{st['planned_seconds']:,.0f} s, {st['recorded_users']:,} users, "
+                 "every one recorded"]
+    else:
+        lines = ["RUN INCOMPLETE: the figures cover only what ran and what was recorded"]
+        lines += [f"  - {p}" for p in st["problems"]]
     v = o["visitors"]
-    lines = [f"visitors {v['total']:,}, admitted {v['admitted']:,}, registered "
-             f"{v['registered']:,}, still waiting {v['still_waiting_at_end']:,}"]
+    lines.append(f"visitors {v['total']:,}, admitted {v['admitted']:,}, registered "
+                 f"{v['registered']:,}, still waiting {v['still_waiting_at_end']:,} "
+                 f"(the room itself: admitted {_count(v['admitted_sampled'])}, waiting at "
+                 f"the end {_count(v['line_at_end_sampled'])})")
     for e in o["endpoints"]:
         lines.append(f"  {e['name']:<22} {e['requests']:>8,} req {e['failures']:>6,} fail "
                      f"{e['rps']:>8} rps  p50 {e['p50_ms']} ms  p99 {e['p99_ms']} ms")
@@ -192,8 +286,14 @@ def summary(o: dict[str, Any]) -> str:
         lines.append(f"places: oversold {p['oversold']['places']}, lost {p['lost']['places']},"
                      f" 201s {p['parents_201']}, booked {p['booked_total']}/"
                      f"{p['capacity_total']}")
-    lines.append(f"verdict: {json.dumps(o['verdict'])}")
+    lines.append("guarantees:")
+    for name, g in o["guarantees"].items():
+        lines.append(f"  {name:<20} {g['result']:<13} {g['evidence']}")
     return "\n".join(lines)
+
+
+def _count(v: int | None) -> str:
+    return "–" if v is None else f"{v:,}"
 
 
 if __name__ == "__main__":

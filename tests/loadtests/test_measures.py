@@ -128,3 +128,62 @@ def test_fairness_of_a_recorded_run_uses_the_published_draw() -> None:
     assert got["prequeue"]["order_from"] == "published draw"
     assert got["prequeue"]["draw_verified"] is True
     assert got["prequeue"]["n"] == 40
+
+
+def _run(**over: object) -> dict[str, object]:
+    run: dict[str, object] = {"start": 1000.0, "ended_at": 1100.0, "planned_seconds": 100.0,
+                              "visitors": 3, "locust_processes": 2, "record_files": 2,
+                              "locust_exit": 0}
+    return run | over
+
+
+def test_run_status_names_each_shortfall_of_a_run() -> None:
+    users = [{"kind": k} for k in ("parent", "parent", "bot", "operator")]
+    history = [{"users": 2}, {"users": 4}, {"users": 0}]
+    samples = [{"t": 1050.0}]
+    whole = report.run_status(users, history, samples, _run())
+    assert whole["complete"] and whole["records_complete"] and whole["problems"] == []
+    cut = report.run_status(users[:2], [{"users": 3}], samples,
+                            _run(ended_at=1040.0, record_files=1, locust_exits=[-9, 0],
+                                 locust_notes=["The last worker went missing"]))
+    assert not cut["complete"] and not cut["records_complete"] and cut["ended_early"]
+    assert cut["problems"] == [
+        "Locust stopped 40 s into a planned 100 s (The last worker went missing)",
+        "Locust started 3 of the 4 planned users",
+        "visitor records from 1 of 2 Locust processes (exit codes [-9, 0])",
+        "2 users recorded of 3 started"]
+    assert report.run_status(users, [], [], _run())["problems"] == [
+        "Locust wrote no history: how many users it started is unknown",
+        "the room was never sampled"]
+
+
+def test_a_guarantee_is_yes_only_on_evidence_and_no_on_any_breach() -> None:
+    def outcome(*, records: bool, inversions: int, after: int, p99: float) -> dict[str, object]:
+        return {
+            "run_status": {"records_complete": records},
+            "run": {"status_p99_bar_ms": 250.0},
+            "backend": {"cap_exceeded": False, "peak_active_sessions": 0, "max_active": 10,
+                        "samples_with_live_sessions": 0},
+            "fairness": {"after_opening": {"n": after}, "strict_inversions": inversions,
+                         "prequeue": {"draw_verified": None}},
+            "errors": {"security_breaches": []},
+            "endpoints": [{"name": "status", "requests": 500, "p99_ms": p99},
+                          {"name": "bot forged token", "requests": 7}],
+        }
+
+    got = report.verdict(outcome(records=True, inversions=0, after=40, p99=120.0))
+    assert got == {"no_oversold": "not measured", "no_lost": "not measured",
+                   "cap_respected": "not measured", "fifo_after_opening": "yes",
+                   "no_security_breach": "yes", "draw_verified": "not measured",
+                   "status_p99": "yes"}
+    missing = report.guarantees(outcome(records=False, inversions=0, after=40, p99=900.0))
+    assert missing["fifo_after_opening"]["result"] == "not measured"
+    assert missing["no_security_breach"]["result"] == "not measured"
+    assert missing["status_p99"] == {
+        "result": "no", "n": 500,
+        "evidence": "status p99 900 ms over 500 requests; the bar is 250 ms"}
+    # An overtake seen among the records there are is a breach, records missing or not.
+    assert report.verdict(outcome(records=False, inversions=1, after=40, p99=1.0))[
+        "fifo_after_opening"] == "no"
+    assert report.verdict(outcome(records=True, inversions=0, after=1, p99=1.0))[
+        "fifo_after_opening"] == "not measured"

@@ -1,7 +1,8 @@
 """A short surge through real processes: Redis, the worker, the gateway serving the
 booking engine, and Locust run headless, all on 127.0.0.1. Parents race for the
 scarcest sessions; the report must find no oversold or lost place and never more
-live sessions than max_active."""
+live sessions than max_active, over a run that went as planned with every record in.
+It judges outcomes, not speed: a busy machine may take longer and answer slower."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,10 +22,9 @@ if importlib.util.find_spec("locust") is None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(400)
 def test_a_short_surge_oversells_nothing_loses_nothing_and_keeps_the_cap(
         tmp_path: Path) -> None:
-    started = time.monotonic()
     run = subprocess.run(
         [sys.executable, "-m", "loadtests.run", "--out", str(tmp_path), "--engine", "inprocess",
          "--processes", "1", "--lead-seconds", "5",
@@ -33,11 +32,14 @@ def test_a_short_surge_oversells_nothing_loses_nothing_and_keeps_the_cap(
          "--spike-seconds", "8", "--spike-share", "0.6", "--tail-seconds", "8",
          "--drain-seconds", "14", "--rate", "1200", "--max-active", "100",
          "--session-seconds", "30", "--grace-seconds", "60", "--rate-change", "20:1500",
-         "--scarce"],
-        cwd=ROOT, capture_output=True, text=True, timeout=140, check=False)
-    took = time.monotonic() - started
+         # Status latency is the benchmark's question (docs/loadtest.md); here any
+         # answer within Locust's own 30 s timeout will do.
+         "--scarce", "--status-p99-ms", "30000"],
+        cwd=ROOT, capture_output=True, text=True, timeout=380, check=False)
     report = json.loads((tmp_path / "report.json").read_text())
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert report["run_status"]["complete"], report["run_status"]["problems"]
+    assert set(report["verdict"].values()) == {"yes"}, report["guarantees"]
     places = report["places"]
     assert places["oversold"]["places"] == 0
     assert places["lost"]["places"] == 0
@@ -47,4 +49,4 @@ def test_a_short_surge_oversells_nothing_loses_nothing_and_keeps_the_cap(
     assert report["errors"]["security_breaches"] == []
     assert report["visitors"]["total"] >= 250
     assert (tmp_path / "report.html").read_text().count("<svg") >= 3
-    assert took < 90, f"the surge took {took:.0f} s"
+    assert not report["run_status"]["ended_early"]
