@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from starlette.applications import Starlette
@@ -93,3 +94,31 @@ class SocketUpstream:
             self._stop.set()
             self._thread.join(2)
             self.sock.close()
+
+
+async def while_moving(work: Awaitable[object], progress: Callable[[], int], *,
+                       stall_s: float = 60.0, limit_s: float = 240.0) -> None:
+    """Awaits `work` for as long as `progress()` keeps changing: it fails once the count
+    stood still for `stall_s`, or after `limit_s` at most. A busy machine makes a surge
+    slower, not wrong; the test judges what happened, not how fast."""
+    task = asyncio.ensure_future(work)
+    started = moved = time.monotonic()
+    seen = progress()
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.2)
+            now = time.monotonic()
+            if (count := progress()) != seen:
+                seen, moved = count, now
+            if task.done():
+                break
+            if now - moved > stall_s:
+                raise AssertionError(f"no progress for {stall_s:.0f} s (stuck at {seen})")
+            if now - started > limit_s:
+                raise AssertionError(f"still moving after {limit_s:.0f} s (at {seen})")
+    finally:
+        if not task.done():
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+    task.result()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from gateway.app import SluisApp
@@ -23,7 +24,7 @@ from queue_worker.worker import Worker
 from tests.conftest import make_settings
 from tests.helpers import gateway_client
 from tests.reliability.conftest import Figure
-from tests.reliability.support import JSON
+from tests.reliability.support import JSON, while_moving
 
 LANES = 16
 KILL_AFTER_ACKS = 300
@@ -81,6 +82,7 @@ class Surge:
                     self.other[r.status_code] += 1
 
 
+@pytest.mark.timeout(360)  # the surge runs while joins are answered, 240 s at most
 async def test_redis_sigkill_mid_surge_loses_no_acknowledged_join(tmp_path: Path,
                                                                   figure: Figure) -> None:
     server = EmbeddedRedis(tmp_path / "redis")
@@ -121,8 +123,10 @@ async def test_redis_sigkill_mid_surge_loses_no_acknowledged_join(tmp_path: Path
                     await asyncio.sleep(0.01)
                 surge.done.set()
 
-            await asyncio.wait_for(asyncio.gather(
-                crash(), ticking(), *(surge.lane(i) for i in range(LANES))), 50)
+            # Until STOP_AFTER_ACKS joins are acknowledged, as long as answers keep coming.
+            await while_moving(asyncio.gather(
+                crash(), ticking(), *(surge.lane(i) for i in range(LANES))),
+                lambda: len(surge.acks) + len(surge.unavailable) + surge.restarted.is_set())
 
             # Those who met the 503 come back with their cookie and get their place.
             continued = 0

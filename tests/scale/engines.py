@@ -34,6 +34,11 @@ def redis_cli_binary() -> str:
     return found
 
 
+# How long an engine may take to come up: generous, since a busy machine starts
+# processes slowly; a quiet one takes a second or two.
+STARTUP_S = 120.0
+
+
 def wait_until(check: object, timeout: float, what: str, every: float = 0.05) -> float:
     """Poll `check()` until it is true; the seconds it took."""
     started = time.monotonic()
@@ -101,7 +106,7 @@ def redis_cluster(tmp: Path, masters: int = 3) -> Iterator[Cluster]:
                     return False
             return True
 
-        wait_until(ready, 20, "cluster_state:ok on every node")
+        wait_until(ready, STARTUP_S, "cluster_state:ok on every node")
         yield Cluster(nodes)
 
 
@@ -182,8 +187,8 @@ def redis_with_sentinel(tmp: Path, replicas: int = 2, sentinels: int = 3,
                     return False
             return True
 
-        wait_until(replicated, 20, "replicas in sync")
-        wait_until(watched, 20, "sentinels aware of one another", every=0.2)
+        wait_until(replicated, STARTUP_S, "replicas in sync")
+        wait_until(watched, STARTUP_S, "sentinels aware of one another", every=0.2)
         yield group
 
 
@@ -249,7 +254,7 @@ def haproxy(gateways: list[str], log: Path) -> Iterator[str]:
         def up() -> bool:
             return httpx.get(url + "/_sluis/readyz", timeout=1).status_code == 200
 
-        wait_until(lambda: _safe(up), 20, "HAProxy answering through a gateway", every=0.1)
+        wait_until(lambda: _safe(up), STARTUP_S, "HAProxy answering through a gateway", every=0.1)
         yield url
     finally:
         _end(proc)

@@ -1,8 +1,9 @@
-"""A bounded surge of visitors: each joins, polls its status, goes in when admitted,
-ends its session at the backend, and then keeps watching that it is not let in twice.
+"""A surge of visitors: each joins, polls its status, goes in when admitted, ends its
+session at the backend, and then keeps watching that it is not let in twice.
 
 Every visitor has its own cookie jar; all share one connection pool. Errors are
-retried the way the queue page does (ask again shortly) and counted.
+retried the way the queue page does (ask again shortly) and counted. The run lasts
+while the line moves, not for a fixed time: a busy machine only makes it slower.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Surge:
     requests: int
     error_times: list[float] = field(default_factory=list)  # monotonic, each failed request
     latencies: list[float] = field(default_factory=list)   # seconds, each answered request
+    ended_by: str = "everyone went in"  # or why the run stopped before that
 
     @property
     def joined(self) -> int:
@@ -74,27 +76,33 @@ class Surge:
                 f"{self.lost_places}, never admitted {self.never_admitted}, session ends "
                 f"lost {self.ends_lost}, failed requests "
                 f"{self.errors} of {self.requests}; latency p50 {self.latency(0.5):.3f} s, "
-                f"p99 {self.latency(0.99):.3f} s")
+                f"p99 {self.latency(0.99):.3f} s; ended: {self.ended_by}")
 
     def latency(self, q: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-async def run_surge(base_url: str, count: int, *, room: str, path: str, deadline_s: float,
+async def run_surge(base_url: str, count: int, *, room: str, path: str,
+                    stall_s: float = 90.0, limit_s: float = 300.0,
                     poll_s: float = 0.4, ramp_s: float = 2.0, watch_s: float = 1.0,
-                    hold_s: float = 0.0,
+                    hold_s: float = 0.0, request_timeout_s: float = 30.0,
                     local_address: str | None = None,
                     during: Callable[[], Awaitable[None]] | None = None) -> Surge:
-    """`count` visitors arriving over `ramp_s`; returns when all ended, or at the deadline.
-    Each admitted visitor stays `hold_s` on the site (filling in the form) before ending
-    the session. `during` runs beside them (to kill processes mid-run)."""
+    """`count` visitors arriving over `ramp_s`; returns when all ended, or when nobody
+    joined, was let in or ended for `stall_s` (the line stopped), or after `limit_s` at
+    most. Each admitted visitor stays `hold_s` on the site (filling in the form) before
+    ending the session. `during` runs beside them (to kill processes mid-run).
+
+    `stall_s` should outlast the room's `session_seconds`, so that slots held by
+    sessions whose end was lost come back before the run gives up on the line. A
+    request counts as failed when it errs or gets no answer within `request_timeout_s`
+    (a browser waits that long too), not when a busy machine answers it slowly."""
     transport = httpx.AsyncHTTPTransport(
         local_address=local_address,
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
     visitors = [Visitor(i) for i in range(count)]
     started = time.monotonic()
-    ends_at = started + deadline_s
     requests = 0
     error_times: list[float] = []
     latencies: list[float] = []
@@ -118,9 +126,10 @@ async def run_surge(base_url: str, count: int, *, room: str, path: str, deadline
 
     async def one(v: Visitor) -> None:
         await asyncio.sleep(ramp_s * v.index / count)
-        client = httpx.AsyncClient(base_url=base_url, transport=transport, timeout=5.0)
+        client = httpx.AsyncClient(base_url=base_url, transport=transport,
+                                   timeout=request_timeout_s)
         state = "none"
-        while time.monotonic() < ends_at and not v.ended:
+        while not done.is_set() and not v.ended:
             if state == "none":
                 # The queue page in place: the first answer gives the cookie, the
                 # request that brings it back takes the place.
@@ -159,7 +168,7 @@ async def run_surge(base_url: str, count: int, *, room: str, path: str, deadline
         # Watch for a second admission of the same visitor until the run ends: a place
         # back in line after going in, then let in again. Still "admitted" without
         # being back in line is the same session, whose end did not reach Redis.
-        while v.ended and not done.is_set() and time.monotonic() < ends_at:
+        while v.ended and not done.is_set():
             await asyncio.sleep(watch_s)
             r = await get(client, status_url)
             if r is None:
@@ -193,18 +202,30 @@ async def run_surge(base_url: str, count: int, *, room: str, path: str, deadline
     side = asyncio.create_task(during()) if during else None
     tasks = [asyncio.create_task(one(v)) for v in visitors]
 
-    async def until_all_ended() -> None:
-        while time.monotonic() < ends_at:
+    def progress() -> int:
+        return sum((v.joined_at is not None) + (v.admitted > 0) + v.ended for v in visitors)
+
+    async def until_all_ended() -> str:
+        moved_at, seen = time.monotonic(), -1
+        while True:
+            now = time.monotonic()
             if all(v.ended for v in visitors):
                 # A short watch after the last one went in, for late second admissions.
-                await asyncio.sleep(min(2 * watch_s, max(0.0, ends_at - time.monotonic())))
-                break
+                await asyncio.sleep(2 * watch_s)
+                return "everyone went in"
+            if (reached := progress()) != seen:
+                moved_at, seen = now, reached
+            if now - moved_at > stall_s:
+                return f"the line stopped: no visitor moved for {stall_s:.0f} s"
+            if now - started > limit_s:
+                return f"the {limit_s:.0f} s bound, the line still moving"
             await asyncio.sleep(0.1)
-        done.set()
 
-    await until_all_ended()
+    ended_by = await until_all_ended()
+    done.set()
     await asyncio.gather(*tasks)
     if side is not None:
         await side
     await transport.aclose()
-    return Surge(visitors, time.monotonic() - started, requests, error_times, latencies)
+    return Surge(visitors, time.monotonic() - started, requests, error_times, latencies,
+                 ended_by)

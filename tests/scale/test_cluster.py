@@ -44,7 +44,8 @@ def test_the_whole_path_runs_on_a_three_master_cluster_with_rooms_on_different_s
             k = room_keys(room)
             slots = {client.keyslot(key) for key in
                      (*k.line(), k.leader, k.audit, k.draw, k.seen("v"), k.series,
-                      k.health(1), k.joins_by_address("203.0.113.9", 1))}
+                      k.health(1), k.joins_by_address("203.0.113.9"), k.held,
+                      k.networks("v"))}
             assert len(slots) == 1
         assert owner(client, room_keys(rooms[0]).queue) != owner(client,
                                                                  room_keys(rooms[1]).queue)
@@ -73,7 +74,8 @@ def test_the_whole_path_runs_on_a_three_master_cluster_with_rooms_on_different_s
                                                json={"rate_per_minute": 600, "max_active": 5})
                         assert patched.status_code == 200, patched.text
                     for room, parent in parents.items():
-                        deadline = time.monotonic() + 10
+                        # A busy machine's worker ticks late; the admission is what counts.
+                        deadline = time.monotonic() + 60
                         state = "queued"
                         while state != "admitted" and time.monotonic() < deadline:
                             time.sleep(0.1)
