@@ -9,6 +9,7 @@ or the secret header this proxy adds); see docs/backends.md.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
@@ -60,6 +61,10 @@ _BODYLESS = (b"GET", b"HEAD", b"DELETE", b"OPTIONS", b"TRACE")
 # A textual answer up to this long is read whole before it is rewritten, so that it keeps
 # a Content-Length; longer ones stream, chunked.
 _WHOLE_BYTES = 256 * 1024
+# A Host the proxy may name the gateway by: a DNS name or IPv4 address, or an IPv6
+# literal, and an optional port.
+_HOST = re.compile(rb"(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}|\[[0-9A-Fa-f:.]{2,45}\])"
+                   rb"(?::[0-9]{1,5})?")
 # Seconds between two warnings about answers the proxy could not decode to rewrite.
 _TELL_EVERY = 60.0
 
@@ -117,10 +122,15 @@ class ProxyBackend:
         self.pool.close()
 
     def _public(self, scope: Scope, host: bytes | None) -> bytes:
+        """The gateway's address as the visitor sees it: `public_url`, else the scheme and
+        the visitor's Host when it is a host name or address (with a port), never text
+        that would be written into a Location or a page as it came."""
         if self.public is not None:
             return self.public
         scheme: str = scope.get("scheme", "http")
-        return scheme.encode() + b"://" + (host or self.origin.netloc)
+        if host is None or not _HOST.fullmatch(host):
+            host = self.origin.netloc
+        return scheme.encode() + b"://" + host
 
     def _own_origin(self, scheme: str) -> bytes:
         """The upstream's idea of its own origin: `upstream_origin` when set; else its own

@@ -39,10 +39,14 @@ def redis_for(settings: Settings) -> Iterator[Settings]:
 def _uvicorn_config(app: Any, host: str, port: int, **kw: Any) -> Any:
     import uvicorn
 
-    return uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools",
-                          access_log=False, log_config=None, lifespan="on",
-                          proxy_headers=False, server_header=False,
-                          timeout_graceful_shutdown=10, **kw)
+    from gateway.server import options_for
+
+    # httptools with the gateway's own limits (header and idle timeouts, connection and
+    # head-size caps): gateway/server.py.
+    return uvicorn.Config(app, host=host, port=port, loop="uvloop", access_log=False,
+                          log_config=None, lifespan="on", proxy_headers=False,
+                          server_header=False, timeout_graceful_shutdown=10,
+                          **{**options_for(app), **kw})
 
 
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
@@ -56,10 +60,13 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+            from gateway.server import Limits, uvicorn_options
+
             uvicorn.run("gateway.app:app_from_env", factory=True, host=args.host,
                         port=args.port or s.port, workers=args.workers, loop="uvloop",
-                        http="httptools", access_log=False, log_config=None,
-                        proxy_headers=False, server_header=False, timeout_graceful_shutdown=10)
+                        access_log=False, log_config=None, proxy_headers=False,
+                        server_header=False, timeout_graceful_shutdown=10,
+                        **uvicorn_options(Limits.of(s)))
             return 0
         from gateway.app import create_app
 

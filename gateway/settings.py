@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -15,6 +16,12 @@ from gateway.rooms import RoomConfig, load_rooms
 
 class SettingsError(ValueError):
     """A setting in the environment has a value Sluis cannot use."""
+
+
+# Who may read /_sluis/metrics unless SLUIS_METRICS_NETWORKS says otherwise: the machine
+# itself and private networks, where Prometheus scrapes from (compose, Kubernetes).
+LOCAL_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                  "fc00::/7")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -32,6 +39,17 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
 
 def _csv(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _networks(env: Mapping[str, str], name: str, default: tuple[str, ...]
+              ) -> tuple[str, ...]:
+    items = _csv(env, name) or default
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(f"{name}: {item!r} is not an address or network") from None
+    return items
 
 
 def _stored_secret(path: Path, nbytes: int) -> str:
@@ -66,6 +84,16 @@ class Settings:
     # How long Redis may take before a request is answered with the calm 503.
     redis_timeout_seconds: float = 2.0
     worker_tick_seconds: float = 0.5
+    # The HTTP server's own limits (gateway/server.py): seconds for a whole request head
+    # (and the longest silence inside a body), seconds a kept-alive connection may idle,
+    # connections one process holds (0: what its file descriptor limit allows).
+    header_timeout_seconds: int = 10
+    idle_timeout_seconds: int = 5
+    max_connections: int = 0
+    # Who may read /_sluis/metrics: a client from these networks (the visitor's address,
+    # through trusted proxies) and, when a token is set, only with that bearer token.
+    metrics_networks: tuple[str, ...] = LOCAL_NETWORKS
+    metrics_token: str | None = None
     # The SMTP server for e-mail to parents near the front (gateway/notify.py); None: none.
     mail: MailSettings | None = None
 
@@ -109,5 +137,10 @@ class Settings:
             rooms=rooms,
             renew_every_seconds=_int(env, "SLUIS_RENEW_EVERY_SECONDS", 10, minimum=1),
             worker_tick_seconds=tick_ms / 1000,
+            header_timeout_seconds=_int(env, "SLUIS_HEADER_TIMEOUT_SECONDS", 10, minimum=1),
+            idle_timeout_seconds=_int(env, "SLUIS_IDLE_TIMEOUT_SECONDS", 5, minimum=1),
+            max_connections=_int(env, "SLUIS_MAX_CONNECTIONS", 0, minimum=1),
+            metrics_networks=_networks(env, "SLUIS_METRICS_NETWORKS", LOCAL_NETWORKS),
+            metrics_token=env.get("SLUIS_METRICS_TOKEN", "").strip() or None,
             mail=mail,
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 from zoneinfo import ZoneInfo
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -37,6 +37,11 @@ DONE_COOKIE = "sluis_admin_done"
 DONE_SECONDS = 60
 ACTIONS = ("settings", "pause", "resume", "opening", "closing", "drain")
 NUMBERS = ("rate_per_minute", "max_active", "session_seconds", "idle_seconds")
+# The dashboard's forms are a few short fields, urlencoded. Anything else, or more, is
+# refused before it is read: no multipart parser, no spooling to disk.
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FORM_BYTES = 8 * 1024
+MAX_FORM_FIELDS = 32
 
 
 def _env() -> Environment:
@@ -113,9 +118,41 @@ def _login_page(request: Request, error: str = "", status: int = 200) -> Respons
     return response
 
 
+def _too_large(status: int, text: str) -> Response:
+    response = _page("message.html", status, title="Not accepted", text=text)
+    response.headers["connection"] = "close"  # the rest of the body is not read
+    return response
+
+
+async def _small_form(request: Request) -> dict[str, str] | Response:
+    """The request's urlencoded form, read only up to MAX_FORM_BYTES; an answer (413, 415)
+    for anything else."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind != FORM_TYPE:
+        return _too_large(415, "This form is sent urlencoded. Nothing was changed.")
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+        return _too_large(413, "This form is too large. Nothing was changed.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return _too_large(413, "This form is too large. Nothing was changed.")
+    try:
+        fields = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True,
+                           max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        return _too_large(413, "This form has too many fields. Nothing was changed.")
+    return dict(fields)
+
+
 async def login(request: Request) -> Response:
     auth = auth_of(request)
-    form = await request.form()
+    if not request.cookies.get(LOGIN_COOKIE):  # no sign-in form was given: nothing read
+        return _login_page(request, "The sign-in form expired. Please try again.", 403)
+    form = await _small_form(request)
+    if isinstance(form, Response):
+        return form
     nonce, token, name = (str(form.get(k, "")) for k in ("nonce", "token", "name"))
     if not auth.login_ok(request.cookies.get(LOGIN_COOKIE), nonce):
         return _login_page(request, "The sign-in form expired. Please try again.", 403)
@@ -132,8 +169,13 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    form = await request.form()
-    who = auth_of(request).check(request, form_csrf=str(form.get("csrf", "")))
+    auth = auth_of(request)
+    if auth.check(request) is Refusal.UNAUTHENTICATED:  # nothing read
+        return _refused(Refusal.UNAUTHENTICATED)
+    form = await _small_form(request)
+    if isinstance(form, Response):
+        return form
+    who = auth.check(request, form_csrf=form.get("csrf", ""))
     if isinstance(who, Operator):
         response = RedirectResponse(HOME, status_code=303, headers=NO_STORE)
         response.headers.append("set-cookie", cookie_header(
@@ -398,8 +440,15 @@ def _proposed(action: str, form: Any, room: RoomConfig) -> dict[str, Any]:
 
 
 async def change(request: Request) -> Response:
-    form = await request.form()
-    who = auth_of(request).check(request, form_csrf=str(form.get("csrf", "")))
+    auth = auth_of(request)
+    # Only a signed-in operator's body is read; the CSRF token is checked before any of
+    # the rest of the form is looked at.
+    if auth.session(request.cookies.get(SESSION_COOKIE)) is None:
+        return _refused(Refusal.UNAUTHENTICATED)
+    form = await _small_form(request)
+    if isinstance(form, Response):
+        return form
+    who = auth.check(request, form_csrf=form.get("csrf", ""))
     if not isinstance(who, Operator) or not who.via_session:
         return _refused(who)
     room = room_of(request)

@@ -222,7 +222,10 @@ async def test_head_gets_headers_without_a_body(redis_url: str, tmp_path: Path,
 
 
 async def test_readyz_and_livez(redis_url: str, tmp_path: Path) -> None:
-    async with gateway_client(make_settings(redis_url, tmp_path)) as (_, client):
+    # The test client's address is a public one; metrics answer private networks unless told.
+    settings = dataclasses.replace(make_settings(redis_url, tmp_path),
+                                   metrics_networks=("0.0.0.0/0",))
+    async with gateway_client(settings) as (_, client):
         assert (await client.get("/_sluis/livez")).json() == {"status": "ok"}
         assert (await client.get("/_sluis/readyz")).json()["redis"] == "ok"
         metrics = (await client.get("/_sluis/metrics")).text
