@@ -25,6 +25,7 @@ from backends.upstream import (
     UpstreamTimeout,
     send_request,
 )
+from backends.websocket import Target, relay
 
 log = logging.getLogger("sluis.backend.proxy")
 
@@ -88,6 +89,8 @@ class ProxyBackend:
         self.rewriter = Rewriter(config.upstream, config.cookie_domain, config.upstream_origin)
         self.secret = ((config.secret_header.lower().encode(), config.secret_value.encode())
                        if config.secret_header and config.secret_value else None)
+        self.sockets = Target(self.origin, self.base_path, self.secret,
+                              config.connect_timeout_seconds)
         self.public = config.public_url.encode() if config.public_url else None
         # public_url as Referer and Origin values start with it, lower-case.
         self._public_prefix: bytes | None = None
@@ -238,9 +241,7 @@ class ProxyBackend:
             if not self.config.websockets:
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            from backends.websocket import relay
-
-            await relay(self, scope, receive, send)
+            await relay(self.sockets, scope, receive, send)
             return
         method = scope["method"].encode()
         head, host, has_body, chunked = self._request_head(scope, method)

@@ -9,15 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from backends.base import Receive, Scope, Send
-
-if TYPE_CHECKING:
-    from backends.proxy import ProxyBackend
+from backends.upstream import Origin
 
 log = logging.getLogger("sluis.backend.websocket")
 
@@ -27,7 +25,17 @@ _HANDSHAKE = {b"host", b"upgrade", b"connection", b"sec-websocket-key",
               b"content-length", b"transfer-encoding"}
 
 
-async def relay(proxy: ProxyBackend, scope: Scope, receive: Receive, send: Send) -> None:
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a proxied room's sockets go (built once by the proxy)."""
+
+    origin: Origin
+    base_path: bytes
+    secret: tuple[bytes, bytes] | None  # the upstream's secret header, name and value
+    connect_timeout_seconds: float
+
+
+async def relay(proxy: Target, scope: Scope, receive: Receive, send: Send) -> None:
     first = await receive()
     if first["type"] != "websocket.connect":
         return
@@ -43,7 +51,7 @@ async def relay(proxy: ProxyBackend, scope: Scope, receive: Receive, send: Send)
     try:
         upstream = await connect(
             url, additional_headers=headers, subprotocols=scope.get("subprotocols") or None,
-            open_timeout=proxy.config.connect_timeout_seconds, ping_interval=None,
+            open_timeout=proxy.connect_timeout_seconds, ping_interval=None,
             compression=None, proxy=None, user_agent_header=None, max_size=4 * 1024 * 1024)
     except (OSError, TimeoutError, WebSocketException) as exc:
         log.warning("upstream websocket refused", extra={"error": str(exc)})
