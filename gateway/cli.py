@@ -4,49 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
 import sys
-from collections.abc import Iterator
-from typing import Any
 
 from gateway import admin_cli, logs
 from gateway.rooms import RoomSettingsError
+from gateway.server import redis_for, uvicorn_config
 from gateway.settings import Settings, SettingsError
-
-
-@contextlib.contextmanager
-def redis_for(settings: Settings) -> Iterator[Settings]:
-    """Settings with a Redis URL: the configured one, a running embedded one, or a new one."""
-    if settings.redis_url:
-        yield settings
-        return
-    from dataclasses import replace
-
-    from gateway.store.embedded import EmbeddedRedis, running_url
-
-    url = running_url(settings.data_dir / "redis")
-    if url:
-        yield replace(settings, redis_url=url)
-        return
-    with EmbeddedRedis(settings.data_dir / "redis") as server:
-        os.environ["SLUIS_REDIS_URL"] = server.url  # for uvicorn's worker processes
-        yield replace(settings, redis_url=server.url)
-
-
-def _uvicorn_config(app: Any, host: str, port: int, **kw: Any) -> Any:
-    import uvicorn
-
-    from gateway.server import options_for
-
-    # httptools with the gateway's own limits (header and idle timeouts, connection and
-    # head-size caps): gateway/server.py.
-    return uvicorn.Config(app, host=host, port=port, loop="uvloop", access_log=False,
-                          log_config=None, lifespan="on", proxy_headers=False,
-                          server_header=False, timeout_graceful_shutdown=10,
-                          **{**options_for(app), **kw})
 
 
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
@@ -70,7 +36,7 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         from gateway.app import create_app
 
-        server = uvicorn.Server(_uvicorn_config(create_app(s), args.host, args.port or s.port))
+        server = uvicorn.Server(uvicorn_config(create_app(s), args.host, args.port or s.port))
         server.run()
     return 0
 
@@ -111,7 +77,7 @@ def cmd_backend(args: argparse.Namespace, settings: Settings) -> int:
     from backends.internal.settings import InternalSettings
 
     app = create_app(InternalSettings.from_env())
-    uvicorn.Server(_uvicorn_config(app, args.host, args.port)).run()
+    uvicorn.Server(uvicorn_config(app, args.host, args.port)).run()
     return 0
 
 

@@ -110,7 +110,7 @@ class DemoServer(uvicorn.Server):
 
 def run_demo(settings: Settings, host: str, port: int) -> int:
     from gateway.app import create_app
-    from gateway.cli import _uvicorn_config, redis_for
+    from gateway.server import redis_for, uvicorn_config
 
     if not os.environ.get("SLUIS_CONFIG"):
         settings = dataclasses.replace(settings, rooms=(demo_room(),))
@@ -118,7 +118,7 @@ def run_demo(settings: Settings, host: str, port: int) -> int:
     with redis_for(settings) as s:
         app: Any = create_app(s, worker=True)
         started = time.monotonic()
-        DemoServer(_uvicorn_config(app, host, port), s, app.state.store,
+        DemoServer(uvicorn_config(app, host, port), s, app.state.store,
                    f"http://{host}:{port}").run()
         log.info("demo stopped", extra={"ran_seconds": round(time.monotonic() - started)})
     return 0

@@ -11,11 +11,13 @@ gives uvicorn the settings that use it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import resource
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -279,3 +281,34 @@ class GuardedProtocol(HttpToolsProtocol):
             self.guard.done(self)
         if not self.transport.is_closing():
             self.transport.close()
+
+
+@contextlib.contextmanager
+def redis_for(settings: Settings) -> Iterator[Settings]:
+    """Settings with a Redis URL: the configured one, a running embedded one, or a new one."""
+    if settings.redis_url:
+        yield settings
+        return
+    from dataclasses import replace
+
+    from gateway.store.embedded import EmbeddedRedis, running_url
+
+    url = running_url(settings.data_dir / "redis")
+    if url:
+        yield replace(settings, redis_url=url)
+        return
+    with EmbeddedRedis(settings.data_dir / "redis") as server:
+        os.environ["SLUIS_REDIS_URL"] = server.url  # for uvicorn's worker processes
+        yield replace(settings, redis_url=server.url)
+
+
+def uvicorn_config(app: Any, host: str, port: int, **kw: Any) -> Any:
+    """uvicorn's settings for any of Sluis's servers (gateway, booking engine, demo)."""
+    import uvicorn
+
+    # httptools with the gateway's own limits (header and idle timeouts, connection and
+    # head-size caps): gateway/server.py.
+    return uvicorn.Config(app, host=host, port=port, loop="uvloop", access_log=False,
+                          log_config=None, lifespan="on", proxy_headers=False,
+                          server_header=False, timeout_graceful_shutdown=10,
+                          **{**options_for(app), **kw})
