@@ -42,7 +42,10 @@ def proxy_figures(rounds: int = 5, seconds: int = 5, conns: int = 64) -> dict[st
         env.update(PYTHONPATH=str(ROOT), SLUIS_REDIS_URL=redis_server.url,
                    SLUIS_SECRET_KEYS=KEY, SLUIS_ADMIN_TOKEN=secrets.token_urlsafe(16),
                    SLUIS_JOINS_PER_IP_PER_MINUTE="0", SLUIS_DATA_DIR=str(tmp),
-                   SLUIS_LOG_LEVEL="WARNING", SLUIS_RENEW_EVERY_SECONDS="86400")
+                   SLUIS_LOG_LEVEL="WARNING", SLUIS_RENEW_EVERY_SECONDS="86400",
+                   # One admission carries the whole load here, which the per-admission
+                   # limits would refuse; bench.run's pass-through measures them.
+                   SLUIS_INFLIGHT_PER_ADMISSION="0", SLUIS_REQUESTS_PER_ADMISSION_PER_MINUTE="0")
         with serve([*UVICORN, "bench.bare_app:app"], "0", env, "/") as (upstream, _), \
                 serve([*UVICORN, "bench.bare_app:app"], "1", env, "/") as direct:
             rooms = tmp / "rooms.toml"

@@ -38,6 +38,8 @@ from gateway.tickets import Tickets, new_visitor_id
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-key-0123456789abcdefgh"
+# Admitted visitors whose requests make up the pass-through run.
+ADMITTED = 500
 # Visitor cookies per second of a join run: above what one gateway core serves.
 FRESH_PER_SECOND = 15_000
 HERE = Path(__file__).resolve().parent
@@ -189,6 +191,21 @@ def fresh_cookies(tmp: Path, name: str, count: int) -> Path:
     return path
 
 
+def admitted_cookies(tmp: Path, name: str, count: int) -> Path:
+    """The cookie pairs of `count` admitted visitors: the run's requests are spread over
+    them, each admission used at about the pace one person uses it (the gateway holds
+    each admission to that: gateway/sharing.py)."""
+    tickets = Tickets([KEY])
+    path = tmp / name
+    with path.open("w") as fh:
+        for i in range(count):
+            visitor = f"bench-admitted-{i:05d}"
+            token = tickets.admission.issue("small", visitor, 3600)
+            fh.write(f"sluis_visitor={tickets.visitor_cookie(visitor)}; "
+                     f"sluis_admission={token}\n")
+    return path
+
+
 def await_joined(url: str) -> int:
     """Places made in every room so far (each room's `joined_total`)."""
     async def count() -> int:
@@ -285,13 +302,10 @@ def main() -> int:
                                   newcomers, headers=headers, pid=pid)
                         run["new_places"] = await_joined(url) - joined_before
                         runs.setdefault(case, []).append(run)
-                    tickets = Tickets([KEY])
-                    token = tickets.admission.issue("small", "bench-admitted-01", 3600)
-                    jar = (f"sluis_visitor={tickets.visitor_cookie('bench-admitted-01')}; "
-                           f"sluis_admission={token}")
+                    admitted = {"SLUIS_BENCH_COOKIES": str(admitted_cookies(
+                        tmp, f"admitted-{rnd}.txt", ADMITTED))}
                     runs.setdefault("pass_through", []).append(wrk(
-                        gw + "/kampen", args.seconds, args.conns, headers={"Cookie": jar},
-                        pid=pid))
+                        gw + "/kampen", args.seconds, args.conns, status, admitted, pid=pid))
                 print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr, flush=True)
         med = {name: statistics.median(r["rps"] for r in rs) for name, rs in runs.items()}
         results["rps_median"] = med

@@ -26,6 +26,7 @@ from gateway.routes import metrics as metrics_route
 from gateway.routes.status import StatusRoute
 from gateway.routing import Rooms
 from gateway.settings import Settings
+from gateway.sharing import Sharing
 from gateway.store import Store, StoreUnavailable
 from gateway.store.connect import client_from_url
 from gateway.tickets import Tickets
@@ -88,7 +89,8 @@ def create_app(settings: Settings, backend: Backend | None = None,
     if not settings.redis_url:
         raise ValueError("create_app needs settings.redis_url (the CLI starts embedded Redis)")
     client = client_from_url(settings.redis_url, timeout=settings.redis_timeout_seconds)
-    store = Store(client, joins_per_ip_per_minute=settings.joins_per_ip_per_minute)
+    store = Store(client, joins_per_ip_per_minute=settings.joins_per_ip_per_minute,
+                  places_per_ip=settings.places_per_ip, ipv6_prefix=settings.ipv6_prefix)
     tickets = Tickets(settings.secret_keys)
     rooms = Rooms(settings.rooms, settings.backend)
     chosen = RoomBackends([(room.name, room.backend) for room in settings.rooms],
@@ -150,7 +152,8 @@ def create_app(settings: Settings, backend: Backend | None = None,
     trusted = parse_networks(settings.trusted_proxies)
     gate = Gate(store=store, tickets=tickets, rooms=rooms, backend=first, sluis=inner,
                 pages=Pages(), trusted_proxies=trusted,
-                renew_every=settings.renew_every_seconds, backends=chosen.by_room)
+                renew_every=settings.renew_every_seconds, backends=chosen.by_room,
+                sharing=Sharing.for_settings(store, settings, trusted))
     return SluisApp(gate, StatusRoute(store, tickets, rooms, trusted), inner)
 
 

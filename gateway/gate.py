@@ -40,6 +40,7 @@ from gateway.pages import ARRIVING_REFRESH, PREFS_PATH, REFRESH_COOKIE, Pages, s
 from gateway.rooms import RoomConfig
 from gateway.routes.prefs import prefs
 from gateway.routing import FreePasses, Refusal, Rooms, free_pass
+from gateway.sharing import Sharing
 from gateway.store import Code, Store, StoreUnavailable
 from gateway.tickets import (
     ADMISSION_COOKIE,
@@ -61,6 +62,8 @@ ADMISSION_HEADER = b"sluis-admission"
 # Sessions that ended (seen here, or published by any process: Store.follow_ends),
 # remembered so that their admission cookies are refused at once, not at their renewal.
 ENDED_MEMORY = 100_000
+# Marks a request that holds its admission's place in flight already.
+SHARING_HELD = "sluis.sharing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,8 @@ class Gate:
     def __init__(self, *, store: Store, tickets: Tickets, rooms: Rooms, backend: ASGIApp,
                  sluis: ASGIApp, pages: Pages, trusted_proxies: Sequence[Network],
                  renew_every: int,
-                 backends: Mapping[str, ASGIApp] | None = None) -> None:
+                 backends: Mapping[str, ASGIApp] | None = None,
+                 sharing: Sharing | None = None) -> None:
         self.store = store
         self.tickets = tickets
         self.rooms = rooms
@@ -109,6 +113,7 @@ class Gate:
         self.trusted = trusted_proxies
         self.renew_every = renew_every
         self.free_passes = FreePasses(tickets)
+        self.sharing = sharing  # an admission is one person's (gateway/sharing.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -142,7 +147,7 @@ class Gate:
         if ADMISSION_COOKIE in jar:
             metrics.token_checked("valid" if admission else "invalid")
         if admission is not None and visitor is not None:
-            await self.forward(scope, receive, send, room, visitor, admission, [])
+            await self.admitted(scope, receive, send, room, visitor, admission, [])
             return
         if kind == "websocket":
             await send({"type": "websocket.close", "code": 1008})
@@ -199,7 +204,7 @@ class Gate:
                 ADMISSION_COOKIE, token, max_age=seconds, secure=secure)))
             admission = self.tickets.admission.check(token)
             assert admission is not None
-            await self.forward(scope, receive, send, room, visitor, admission, extra, token)
+            await self.admitted(scope, receive, send, room, visitor, admission, extra, token)
             return
         if place.code == Code.LIMITED:
             metrics.join_counted(room.name, "limited")
@@ -264,6 +269,25 @@ class Gate:
                       head_only)
 
     # -- admitted -----------------------------------------------------------------
+
+    async def admitted(self, scope: Scope, receive: Receive, send: Send, room: RoomConfig,
+                       visitor: str, admission: Admission, extra: Headers,
+                       token: str | None = None) -> None:
+        """A visitor's admission, from its cookie or just made, held to what one person
+        does (gateway/sharing.py) before `forward`; refused there, it is answered there."""
+        sharing = self.sharing
+        if sharing is None or SHARING_HELD in scope:  # (an ended cookie, admitted anew)
+            await self.forward(scope, receive, send, room, visitor, admission, extra, token)
+            return
+        use = sharing.enter(room.name, visitor, scope) or await sharing.settle(
+            scope, send, room.name, visitor)
+        if use is None:
+            return
+        scope[SHARING_HELD] = True
+        try:
+            await self.forward(scope, receive, send, room, visitor, admission, extra, token)
+        finally:
+            sharing.leave(use)
 
     def _due_for_renewal(self, room: str, visitor: str) -> bool:
         """At most one renewal per visitor per `renew_every` in this process, also for a

@@ -18,6 +18,11 @@ class SettingsError(ValueError):
     """A setting in the environment has a value Sluis cannot use."""
 
 
+# Places one address may hold in line at once unless SLUIS_PLACES_PER_IP says otherwise:
+# far above one family's, so that many families behind one carrier-grade NAT all fit.
+PLACES_PER_IP = 100
+
+
 # Who may read /_sluis/metrics unless SLUIS_METRICS_NETWORKS says otherwise: the machine
 # itself and private networks, where Prometheus scrapes from (compose, Kubernetes).
 LOCAL_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
@@ -79,6 +84,17 @@ class Settings:
     joins_per_ip_per_minute: int
     trusted_proxies: tuple[str, ...]
     rooms: tuple[RoomConfig, ...]
+    # Places one client address may hold in line at once (0: no limit); IPv6 addresses
+    # count per network of this prefix length, for the join limits and the networks below.
+    places_per_ip: int = 0
+    ipv6_prefix: int = 64
+    # An admission is one person's (gateway/sharing.py): client networks it may be used
+    # from within the window; requests of one admission at once and per minute, in each
+    # gateway process. 0 turns a limit off.
+    networks_per_admission: int = 3
+    networks_window_seconds: int = 600
+    inflight_per_admission: int = 8
+    requests_per_admission_per_minute: int = 600
     # Seconds between writes that slide an admitted visitor's session forward.
     renew_every_seconds: int = 10
     # How long Redis may take before a request is answered with the calm 503.
@@ -116,6 +132,10 @@ class Settings:
             data_dir / "admin_token", 24
         )
         tick_ms = _int(env, "SLUIS_WORKER_TICK_MS", 500, minimum=50)
+        joins = _int(env, "SLUIS_JOINS_PER_IP_PER_MINUTE", 60)
+        ipv6_prefix = _int(env, "SLUIS_IPV6_PREFIX", 64, minimum=1)
+        if ipv6_prefix > 128:
+            raise SettingsError("SLUIS_IPV6_PREFIX must be at most 128")
         if tick_ms > 1000:
             raise SettingsError("SLUIS_WORKER_TICK_MS must be at most 1000")
         rooms = load_rooms(env.get("SLUIS_CONFIG", "").strip() or None)
@@ -132,7 +152,16 @@ class Settings:
             internal_url=env.get("SLUIS_INTERNAL_URL", "").strip() or None,
             database_url=env.get("SLUIS_DATABASE_URL", "").strip() or None,
             port=_int(env, "SLUIS_PORT", 8000, minimum=1),
-            joins_per_ip_per_minute=_int(env, "SLUIS_JOINS_PER_IP_PER_MINUTE", 60),
+            joins_per_ip_per_minute=joins,
+            # Off with the join limit unless set: a deployment that turned per-address
+            # limits off (a test rig, a load test from one machine) keeps them off.
+            places_per_ip=_int(env, "SLUIS_PLACES_PER_IP", PLACES_PER_IP if joins else 0),
+            ipv6_prefix=ipv6_prefix,
+            networks_per_admission=_int(env, "SLUIS_NETWORKS_PER_ADMISSION", 3),
+            networks_window_seconds=_int(env, "SLUIS_NETWORKS_WINDOW_SECONDS", 600, minimum=1),
+            inflight_per_admission=_int(env, "SLUIS_INFLIGHT_PER_ADMISSION", 8),
+            requests_per_admission_per_minute=_int(
+                env, "SLUIS_REQUESTS_PER_ADMISSION_PER_MINUTE", 600),
             trusted_proxies=_csv(env, "SLUIS_TRUSTED_PROXIES"),
             rooms=rooms,
             renew_every_seconds=_int(env, "SLUIS_RENEW_EVERY_SECONDS", 10, minimum=1),

@@ -75,9 +75,21 @@ class RoomKeys:
         room's limit."""
         return f"{PREFIX}:{{{self.room}}}:notify:sent"
 
-    def joins_by_address(self, address: str, minute: int) -> str:
-        """Counter of new places taken from one client address in one minute."""
-        return f"{PREFIX}:{{{self.room}}}:ip:{address}:{minute}"
+    def joins_by_address(self, network: str) -> str:
+        """zset: visitor -> time (ms) of each place taken from one client network in the
+        last minute (gateway/addresses.py), pruned as it slides."""
+        return f"{PREFIX}:{{{self.room}}}:joins:{network}"
+
+    @property
+    def held(self) -> str:
+        """hash: client network -> places held in line from it now. Each such place has
+        its network after its last-seen time (lua/_prelude.lua: forget gives it back)."""
+        return f"{PREFIX}:{{{self.room}}}:held"
+
+    def networks(self, visitor: str) -> str:
+        """zset: client network -> last use (ms) of one visitor's admission, within the
+        window of gateway/sharing.py."""
+        return f"{PREFIX}:{{{self.room}}}:networks:{visitor}"
 
 
 def room_keys(room: str) -> RoomKeys:

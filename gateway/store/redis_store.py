@@ -9,16 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import IntEnum
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import orjson
 from redis import exceptions as rex
 
+from gateway.addresses import DEFAULT_IPV6_PREFIX, Networks
 from gateway.rooms import LIVE_FIELDS, LiveSettings, RoomConfig
 from gateway.store.coalesce import Coalescer
 from gateway.store.connect import Client
@@ -204,10 +204,12 @@ def _places(flat: Sequence[Any]) -> list[Place]:
 
 
 class _Keys:
-    """The KEYS of one script call: the line's keys, then each extra key once."""
+    """The KEYS of one script call that reads or changes the line: the line's keys, the
+    places held per network (KEYS[7], which lua/_prelude.lua's forget gives back to),
+    then each extra key once."""
 
     def __init__(self, k: RoomKeys, extra: Sequence[str] = ()) -> None:
-        self.names = [*k.line(), *extra]
+        self.names = [*k.line(), k.held, *extra]
         self._index: dict[str, int] = {}
 
     def slot(self, name: str) -> int:
@@ -227,17 +229,25 @@ class JoinRequest:
 
 
 class Store:
-    """All of Sluis's Redis state. The client is passed in, never a module global."""
+    """All of Sluis's Redis state. The client is passed in, never a module global.
 
-    def __init__(self, client: Client, joins_per_ip_per_minute: int = 0) -> None:
+    Per client address (an IPv4 address, an IPv6 /`ipv6_prefix` network): at most
+    `joins_per_ip_per_minute` new places in any 60 s, and at most `places_per_ip` places
+    held in line at once (0: no limit)."""
+
+    def __init__(self, client: Client, joins_per_ip_per_minute: int = 0,
+                 places_per_ip: int = 0, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> None:
         self.client = client
         self.scripts = Scripts(client)
         self.joins_per_ip_per_minute = joins_per_ip_per_minute
+        self.places_per_ip = places_per_ip
+        self.networks = Networks(ipv6_prefix)
         self._keys: dict[str, RoomKeys] = {}
         self._joins: Coalescer[JoinRequest, tuple[RoomSnapshot, Place]] = Coalescer(
             self._join_batch)
         self._statuses: Coalescer[str, tuple[RoomSnapshot, Place]] = Coalescer(
             self._status_batch)
+        self._uses: Coalescer[tuple[str, str], int] = Coalescer(self._networks_batch)
 
     def keys(self, room: str) -> RoomKeys:
         k = self._keys.get(room)
@@ -261,13 +271,13 @@ class Store:
                           ) -> list[tuple[RoomSnapshot, Place]]:
         k = self.keys(str(room))
         keys = _Keys(k)
-        args: list[str | int] = [self.joins_per_ip_per_minute]
-        minute = int(time.time() // 60)
-        limit = self.joins_per_ip_per_minute > 0
+        args: list[str | int] = [self.joins_per_ip_per_minute, self.places_per_ip]
+        window = self.joins_per_ip_per_minute > 0
+        counted = window or self.places_per_ip > 0
         for item in items:
-            ip_slot = (keys.slot(k.joins_by_address(item.address, minute))
-                       if limit and item.address else 0)
-            args += [item.visitor, keys.slot(k.seen(item.visitor)), ip_slot,
+            net = self.networks.of(item.address) if counted and item.address else ""
+            args += [item.visitor, keys.slot(k.seen(item.visitor)),
+                     keys.slot(k.joins_by_address(net)) if window and net else 0, net,
                      1 if item.may_pass else 0]
         head = await self.scripts.join(keys=keys.names, args=args)
         snap = _snapshot(head)
@@ -291,6 +301,30 @@ class Store:
         return _snapshot(await self.scripts.status(keys=self.keys(room).line(), args=[]))
 
     # -- admitted visitors --------------------------------------------------------
+
+    def use_from(self, room: str, visitor: str, network: str, cap: int,
+                 window_seconds: int) -> asyncio.Future[int]:
+        """Records that the visitor's admission is used from `network`. Resolves to the
+        networks it was used from within the window, this one included, or to minus that
+        number when this one is refused (beyond `cap`). Coalesced like joins; a future,
+        so that a caller may also leave it to finish on its own."""
+        return self._uses.submit((room, cap, window_seconds * 1000), (visitor, network))
+
+    @_translate
+    async def _networks_batch(self, group: Hashable, items: list[tuple[str, str]]
+                              ) -> list[int]:
+        room, cap, window_ms = cast(tuple[str, int, int], group)
+        k = self.keys(room)
+        names = [k.state]
+        index: dict[str, int] = {}
+        args: list[str | int] = [cap, window_ms]
+        for visitor, network in items:
+            i = index.get(visitor)
+            if i is None:
+                names.append(k.networks(visitor))
+                i = index[visitor] = len(names)
+            args += [i, network]
+        return [int(n) for n in await self.scripts.networks(keys=names, args=args)]
 
     @_translate
     async def renew(self, room: str, visitor: str) -> int:

@@ -43,3 +43,4 @@ class Scripts:
         self.sample = load("sample")
         self.view = load("view")
         self.inventory = load("inventory")
+        self.networks = load("networks")

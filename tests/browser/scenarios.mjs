@@ -1,80 +1,9 @@
 // The queue page in headless Chromium, against a running gateway, worker and Redis
 // (started by test_queue_page.py). One scenario per run: `node scenarios.mjs NAME`.
 // Fails with a non-zero exit and a reason; prints one JSON line of findings.
-import { readFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
-import path from "node:path";
-import { chromium } from "playwright-core";
-
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const BASE = process.env.SLUIS_URL;
-const ROOM = process.env.SLUIS_ROOM;
-const TOKEN = process.env.SLUIS_ADMIN_TOKEN;
-const SHOTS = process.env.SLUIS_SHOTS;
-const PAGE = BASE + "/inschrijven/zomer?week=2";
-const PHONE = { width: 390, height: 844 };
-const DESKTOP = { width: 1280, height: 800 };
-const found = { screenshots: [], axe: {} };
-
-function check(ok, message) {
-  if (!ok) throw new Error(message);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function admin(changes) {
-  const r = await fetch(`${BASE}/_sluis/admin/api/rooms/${ROOM}`, {
-    method: "PATCH",
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify(changes),
-  });
-  check(r.status === 200, `admin PATCH ${JSON.stringify(changes)}: ${r.status} ${await r.text()}`);
-}
-
-async function browser() {
-  return chromium.launch({
-    executablePath: process.env.SLUIS_CHROMIUM,
-    headless: true,
-    // Playwright gives every launch a fresh, temporary profile (--user-data-dir).
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-}
-
-async function context(b, options = {}) {
-  const ctx = await b.newContext({ viewport: PHONE, locale: "nl-BE", ...options });
-  ctx.setDefaultTimeout(15000);
-  return ctx;
-}
-
-// Serious or critical axe-core findings on the page as it is now.
-async function axe(page, name) {
-  await page.evaluate(AXE);
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  found.axe[name] = result.violations.map((v) => `${v.impact}: ${v.id}`);
-  check(bad.length === 0, `axe on ${name}: ` + bad.map((v) =>
-    `${v.impact} ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`).join("; "));
-}
-
-// The state at phone and desktop width, saved as test artefacts.
-async function shots(page, name) {
-  mkdirSync(SHOTS, { recursive: true });
-  for (const [label, size] of [["phone", PHONE], ["desktop", DESKTOP]]) {
-    await page.setViewportSize(size);
-    const file = path.join(SHOTS, `${name}-${label}.png`);
-    await page.screenshot({ path: file, fullPage: true });
-    found.screenshots.push(file);
-  }
-  await page.setViewportSize(PHONE);
-}
-
-async function positionOf(page) {
-  const text = await page.locator("#position-line strong").textContent({ timeout: 2000 })
-    .catch(() => null);
-  return text == null ? null : Number(text);
-}
+import {
+  BASE, ROOM, TOKEN, SHOTS, PAGE, PHONE, DESKTOP, found, check, admin, browser, context, axe, shots, positionOf, sleep,
+} from "./kit.mjs";
 
 // A visitor waits, watches the position fall and lands on the registration site
 // without touching anything.

@@ -92,24 +92,47 @@ local function held(k_state, now_ms)
 end
 
 -- Last-seen times are spread over small hashes (keys.py: SEEN_BUCKETS); each script
--- is handed the bucket of every visitor it touches among its KEYS.
+-- is handed the bucket of every visitor it touches among its KEYS. A place taken while
+-- places per address are counted has its client network after the time ("<s> <net>").
+local function seen_at(v)
+  local s = tonumber(v)
+  if s then return s, nil end
+  local sp = string.find(v, ' ', 1, true)
+  return tonumber(string.sub(v, 1, sp - 1)), string.sub(v, sp + 1)
+end
+
 -- A waiting visitor who has not asked for longer than the grace period has left.
 local function is_stale(seen_key, id, now_s, grace_s)
   local last = redis.call('HGET', seen_key, id)
-  return last and (now_s - tonumber(last)) > grace_s
+  return last and (now_s - seen_at(last)) > grace_s
 end
 
-local function forget(queue_key, pre_key, seen_key, id)
+-- Ends a waiting place. held_key: the room's places held per client network
+-- (keys.py: RoomKeys.held), KEYS[7] of every script that ends waiting places; a place
+-- that ends gives its network's count back, so the count is of places held now.
+local function forget(queue_key, pre_key, held_key, seen_key, id)
+  local last = redis.call('HGET', seen_key, id)
   redis.call('ZREM', queue_key, id)
   redis.call('ZREM', pre_key, id)
   redis.call('HDEL', seen_key, id)
+  if last then
+    local _, net = seen_at(last)
+    if net and redis.call('HINCRBY', held_key, net, -1) <= 0 then
+      redis.call('HDEL', held_key, net)
+    end
+  end
 end
 
 -- Writes the last-seen time at most every 15 s, so polls rarely touch the AOF.
 local function touch(seen_key, id, now_s)
   local last = redis.call('HGET', seen_key, id)
-  if not last or now_s - tonumber(last) >= 15 then
+  if not last then
     redis.call('HSET', seen_key, id, now_s)
+    return
+  end
+  local s, net = seen_at(last)
+  if now_s - s >= 15 then
+    redis.call('HSET', seen_key, id, net and (now_s .. ' ' .. net) or now_s)
   end
 end
 

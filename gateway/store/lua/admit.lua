@@ -8,7 +8,8 @@
 -- join the tail, so the candidates stay the head.
 --
 -- KEYS[1] settings  KEYS[2] state  KEYS[3] queue  KEYS[4] prequeue  KEYS[5] active
--- KEYS[6] started   KEYS[7] leader    KEYS[8..] the candidates' last-seen buckets
+-- KEYS[6] started   KEYS[7] held (places per client network, for forget)
+-- KEYS[8] leader    KEYS[9..] the candidates' last-seen buckets
 -- ARGV[1] worker id (must hold the lease)
 -- ARGV[2] how many to admit at most (from queue_worker/policy.py)
 -- ARGV[3] admission credit available before this batch (fractional)
@@ -22,7 +23,7 @@
 -- Returns {-1} when the lease is not ours, {-2} when the state moved since the plan,
 -- else {admitted, sessions_expired, stale_dropped, now_ms, id1, id2, ...}.
 local k_set, k_state, k_queue, k_pre, k_active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local k_started, k_lead = KEYS[6], KEYS[7]
+local k_started, k_held, k_lead = KEYS[6], KEYS[7], KEYS[8]
 local worker, want, credit, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local expected_at, plan_at = ARGV[5], ARGV[6]
 local n_bounds = tonumber(ARGV[10])
@@ -47,7 +48,7 @@ while admitted < want and i <= #ARGV do
   if not in_pre then since = redis.call('ZSCORE', k_queue, id) end
   if in_pre or since then
     local stale = is_stale(k_seen, id, now_s, s.grace_s)
-    forget(k_queue, k_pre, k_seen, id)
+    forget(k_queue, k_pre, k_held, k_seen, id)
     if stale then
       dropped = dropped + 1
     else
