@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -57,6 +58,19 @@ def make_settings(redis_url: str, tmp: Path, **live: object) -> Settings:
         trusted_proxies=(),
         rooms=(RoomConfig(name="default", title="Zomerkampen", initial=initial),),
     )
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A test that runs a command in-process (gateway.cli.main) configures logging for a
+    process: its handler on the stderr of that moment, and the root level. Put back
+    afterwards, so that later tests neither write to a closed stream nor capture other
+    libraries' records."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

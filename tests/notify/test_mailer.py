@@ -127,4 +127,6 @@ async def test_a_refused_address_is_not_tried_again(caplog: pytest.LogCaptureFix
             ROOM, "visitor-abcdefgh", Signup(ADDRESS, "nl", "/"), False, int(time.time())))
         await mailer.close(10)
     assert mailer.failed == 1 and time.monotonic() - started < 4
-    assert ADDRESS not in caplog.text
+    # Sluis's own records (the test's SMTP server logs the recipient, as servers do).
+    assert not any(ADDRESS in r.getMessage() for r in caplog.records
+                   if r.name.startswith("sluis"))
