@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -57,6 +58,8 @@ class SluisApp:
         rid = new_request_id(scope["headers"])
         token = REQUEST_ID.set(rid)
         send = WithRequestId(send, rid)
+        started = time.perf_counter()
+        route = "sluis"
         try:
             scope = behind_tls(scope, self.gate.trusted)
             if oversized(scope):
@@ -69,10 +72,14 @@ class SluisApp:
             # (Dot segments and doubled slashes only take away: a path that names the
             # status route in any spelling has "status" in it.)
             if path == STATUS_PATH or ("status" in path and canonical_path(path) == STATUS_PATH):
+                route = "status"
                 await self.status(scope, receive, send)
                 return
             await self.gate(scope, receive, send)
+            if not path.startswith("/_sluis/"):
+                route = metrics.gate_route()
         finally:
+            metrics.request_answered(route, time.perf_counter() - started)
             REQUEST_ID.reset(token)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import contextvars
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +44,16 @@ BACKEND_REQUESTS = Counter("sluis_backend_requests", "Requests forwarded to the 
 BACKEND_SECONDS = Histogram("sluis_backend_request_seconds", "Backend answer time",
                             registry=REGISTRY,
                             buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+# The gateway's own answer time, from the moment the app is called until it returns, by
+# the kind of answer: time spent in the kernel's queues or waiting for the event loop
+# before that is not in it (a client's figure includes it).
+REQUEST_SECONDS = Histogram("sluis_request_seconds", "Gateway answer time by route class",
+                            ["route"], registry=REGISTRY,
+                            buckets=(.001, .0025, .005, .01, .025, .05, .075, .1, .15, .2,
+                                     .25, .5, 1, 2.5, 5, 10))
+# The route classes: status polls, the queue page (or its JSON) of a visitor not let
+# in, a request forwarded to the backend, and Sluis's own pages under /_sluis/.
+ROUTES = ("status", "queue_page", "forwarded", "sluis")
 BACKEND_INFLIGHT = Gauge("sluis_backend_inflight", "Requests in flight to the backend", ["room"],
                          registry=REGISTRY, multiprocess_mode="livesum")
 BACKEND_BUSY = Counter("sluis_backend_busy", "Requests answered 'busy, try again' because the "
@@ -145,6 +156,27 @@ _inflight_flushed: dict[str, int] = {}
 _SECONDS_BOUNDS: tuple[float, ...] = tuple(BACKEND_SECONDS._upper_bounds)
 _seconds_counts = [0] * len(_SECONDS_BOUNDS)
 _seconds_sum = 0.0
+_REQUEST_BOUNDS: tuple[float, ...] = tuple(REQUEST_SECONDS._upper_bounds)
+# Per route class: a count per bucket (not cumulative), then the sum of seconds last.
+_request_tallies: dict[str, list[float]] = {
+    route: [0] * (len(_REQUEST_BOUNDS) + 1) for route in ROUTES}
+_REQUEST_BY: dict[str, Any] = {}
+# Set by the forwarded path for the request in hand (each request runs in a task of its
+# own, so the mark never reaches another request).
+_FORWARDED: contextvars.ContextVar[bool] = contextvars.ContextVar("sluis_forwarded",
+                                                                   default=False)
+
+
+def request_answered(route: str, seconds: float) -> None:
+    """One sluis_request_seconds{route} observation (tallied; see `flush`)."""
+    tally = _request_tallies[route]
+    tally[bisect.bisect_left(_REQUEST_BOUNDS, seconds)] += 1
+    tally[-1] += seconds
+
+
+def gate_route() -> str:
+    """The class of a request the gate answered: forwarded if it reached the backend."""
+    return "forwarded" if _FORWARDED.get() else "queue_page"
 
 
 def backend_answered(room: str, status: int) -> None:
@@ -155,6 +187,7 @@ def backend_answered(room: str, status: int) -> None:
 def backend_started(room: str) -> None:
     """sluis_backend_inflight{room} + 1 (tallied; see `flush`)."""
     _inflight_now[room] = _inflight_now.get(room, 0) + 1
+    _FORWARDED.set(True)
 
 
 def backend_finished(room: str, seconds: float) -> None:
@@ -204,6 +237,17 @@ def flush() -> None:
                 _seconds_counts[i] = 0
         BACKEND_SECONDS._sum.inc(_seconds_sum)
         _seconds_sum = 0.0
+    for route, tally in _request_tallies.items():
+        if tally[-1] or any(tally[:-1]):
+            child = _REQUEST_BY.get(route)
+            if child is None:
+                child = _REQUEST_BY[route] = REQUEST_SECONDS.labels(route)
+            for i in range(len(tally) - 1):
+                if tally[i]:
+                    child._buckets[i].inc(tally[i])
+                    tally[i] = 0
+            child._sum.inc(tally[-1])
+            tally[-1] = 0
 
 
 def inflight(room: str) -> Any:

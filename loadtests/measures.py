@@ -310,3 +310,55 @@ def lost(confirmed_ids: Iterable[str], export_rows: Iterable[Mapping[str, str]]
     dropped = [i for i in confirmed_ids if i in live and live[i] not in OCCUPYING]
     return {"places": len(missing) + len(dropped), "missing": missing[:20],
             "not_occupying": dropped[:20]}
+
+
+def histogram_buckets(text: str, name: str, label: str) -> dict[str, dict[float, float]]:
+    """From a Prometheus text scrape: the cumulative bucket counts of histogram `name`
+    by the value of `label` (upper bound → count; +Inf as math.inf)."""
+    prefix = name + "_bucket{"
+    out: dict[str, dict[float, float]] = {}
+    for line in text.splitlines():
+        if not line.startswith(prefix):
+            continue
+        labels_part, _, value = line[len(prefix):].rpartition("} ")
+        labels = dict(_label(item) for item in labels_part.split(",") if "=" in item)
+        if label not in labels or "le" not in labels:
+            continue
+        bound = math.inf if labels["le"] == "+Inf" else float(labels["le"])
+        series = out.setdefault(labels[label], {})
+        series[bound] = series.get(bound, 0.0) + float(value)
+    return out
+
+
+def _label(item: str) -> tuple[str, str]:
+    key, _, value = item.partition("=")
+    return key.strip(), value.strip().strip('"')
+
+
+def histogram_between(before: Mapping[str, Mapping[float, float]],
+                      after: Mapping[str, Mapping[float, float]]
+                      ) -> dict[str, dict[float, float]]:
+    """The observations made between two scrapes of the same cumulative histogram."""
+    return {key: {b: n - before.get(key, {}).get(b, 0.0) for b, n in series.items()}
+            for key, series in after.items()}
+
+
+def histogram_quantile(buckets: Mapping[float, float], q: float) -> tuple[float, float] | None:
+    """The q-quantile (0..1) of cumulative buckets: interpolated within its bucket as
+    Prometheus's histogram_quantile does, and the bucket's upper bound (the value it is
+    certainly at or under). None without observations; inf when past the last bound."""
+    bounds = sorted(buckets)
+    if not bounds or buckets[bounds[-1]] <= 0:
+        return None
+    rank = q * buckets[bounds[-1]]
+    lower, below = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if math.isinf(bound):
+                return lower, math.inf
+            inside = count - below
+            share = (rank - below) / inside if inside else 1.0
+            return lower + (bound - lower) * share, bound
+        lower, below = bound, count
+    return None

@@ -227,7 +227,8 @@ def build(*, records: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]
           failures: Sequence[dict[str, Any]], engine: Mapping[str, Any] | None,
           draw: Mapping[str, Any] | None,
           start: float, opens_at: float, settings: Mapping[str, Any],
-          rate_changes: Sequence[tuple[float, int]], run: Mapping[str, Any]) -> dict[str, Any]:
+          rate_changes: Sequence[tuple[float, int]], run: Mapping[str, Any],
+          server: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     visitors = [r for r in records if r.get("kind") in VISITOR_KINDS]
     breaches = [r["what"] for r in records if r.get("kind") == "breach"]
     waits = [w for r in visitors if (w := wait_of(r, opens_at)) is not None]
@@ -266,6 +267,8 @@ def build(*, records: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]
                                  if ordered else None),
         },
         "endpoints": list(stats),
+        # The gateway's own answer times (sluis_request_seconds), beside Locust's.
+        "server_latency": dict(server or {}),
         "errors": {"failures": list(failures),
                    "total": sum(f["count"] for f in failures),
                    "security_breaches": breaches},
@@ -323,6 +326,32 @@ def build(*, records: Sequence[dict[str, Any]], samples: Sequence[dict[str, Any]
     return {"run_status": outcome.pop("run_status"),
             "verdict": {k: g["result"] for k, g in found.items()},
             "guarantees": found, **outcome}
+
+
+def server_latency(before: str, after: str) -> dict[str, dict[str, Any]]:
+    """Per route class, the gateway's answer times between two scrapes of its metrics:
+    requests, and p50/p95/p99 in ms interpolated within the histogram's buckets, with the
+    bucket bound the p99 is certainly at or under (`p99_le_ms`)."""
+    name = "sluis_request_seconds"
+    seen = measures.histogram_between(measures.histogram_buckets(before, name, "route"),
+                                      measures.histogram_buckets(after, name, "route"))
+    out: dict[str, dict[str, Any]] = {}
+    for route, buckets in sorted(seen.items()):
+        count = buckets.get(float("inf"), 0.0)
+        if count <= 0:
+            continue
+        row: dict[str, Any] = {"requests": int(count)}
+        for label, q in (("p50_ms", .50), ("p95_ms", .95), ("p99_ms", .99)):
+            found = measures.histogram_quantile(buckets, q)
+            row[label] = None if found is None else _ms(found[0])
+            if label == "p99_ms":
+                row["p99_le_ms"] = None if found is None else _ms(found[1])
+        out[route] = row
+    return out
+
+
+def _ms(seconds: float) -> float | str:
+    return "inf" if seconds == float("inf") else round(seconds * 1000, 1)
 
 
 def verdict(o: Mapping[str, Any]) -> dict[str, str]:
@@ -391,6 +420,18 @@ def guarantees(o: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         out["status_p99"] = _judge(p99 > bar, status["requests"],
                                    f"status p99 {p99:,.0f} ms over {status['requests']:,} "
                                    f"requests; the bar is {bar:,.0f} ms")
+    served = o.get("server_latency", {}).get("status")
+    if served is None or bar is None or served["p99_le_ms"] is None:
+        out["status_p99_server"] = {"result": NOT_MEASURED, "n": 0, "evidence":
+                                    "the gateway's sluis_request_seconds was not read"}
+    else:
+        # Judged on the bucket bound, so that "yes" never rests on interpolation.
+        bound = served["p99_le_ms"]
+        over = bound == "inf" or bound > bar
+        out["status_p99_server"] = _judge(
+            over, served["requests"], f"the gateway's status p99 {served['p99_ms']} ms "
+            f"(at most {bound} ms) over {served['requests']:,} answers; the bar is "
+            f"{bar:,.0f} ms")
     return out
 
 
@@ -486,6 +527,9 @@ svg{{display:block;margin:1rem 0}}
                          list(o["visitors"]))}
 <h2>Endpoints</h2>{_table(o["endpoints"], ["name", "requests", "failures", "rps", "p50_ms",
                                            "p90_ms", "p95_ms", "p99_ms", "max_ms"])}
+<h2>Server-side latency (the gateway's sluis_request_seconds)</h2>
+{_table([{"route": k, **v} for k, v in o.get("server_latency", {}).items()],
+        ["route", "requests", "p50_ms", "p95_ms", "p99_ms", "p99_le_ms"])}
 <h2>Errors</h2>{_table(o["errors"]["failures"], ["name", "error", "count"])}
 <h2>Admissions</h2>{rate}{line}
 <h2>Time to admission</h2>{hist}

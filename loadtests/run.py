@@ -3,7 +3,9 @@
 Without --url it starts a local stack (Redis, booking engine, worker, gateway) on
 127.0.0.1 with the room set for the rehearsal; with --url it runs against that Sluis
 (SLUIS_ADMIN_TOKEN for the admin API; SLUIS_SECRET_KEYS to read the booking engine's
-places for the oversold and lost checks). Locust runs headless on every core.
+places for the oversold and lost checks). Locust runs headless on every core, or on the
+CPUs --generator-cpus names while the local stack keeps to --stack-cpus; the gateway's
+own answer times (sluis_request_seconds) are read from its metrics before and after.
 
 Without --visitors the opening is sized for this machine: 1,500 visitors a core (the
 most a 2-core machine held with a status p99 under 250 ms, docs/loadtest.md). The
@@ -17,6 +19,7 @@ import argparse
 import json
 import logging
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -28,7 +31,17 @@ import httpx
 
 from loadtests import report, swarm
 from loadtests.opening import Opening
-from loadtests.stack import ROOT, RoomPlan, Sampler, engine_places, local_stack
+from loadtests.stack import (
+    ROOT,
+    RoomPlan,
+    Sampler,
+    cpu_by_role,
+    engine_places,
+    local_stack,
+    metrics_text,
+    parse_cpus,
+    pin,
+)
 
 log = logging.getLogger("sluis.loadtest")
 
@@ -72,6 +85,11 @@ def parser() -> argparse.ArgumentParser:
                    help="AT_SECONDS:RATE, the operator's mid-run change (e.g. 420:2400)")
     g = p.add_argument_group("Locust")
     g.add_argument("--processes", type=int, default=-1, help="Locust processes (-1: a core each)")
+    g.add_argument("--generator-cpus", default="",
+                   help="CPUs for Locust and this process (e.g. 0); with --stack-cpus, the "
+                        "load generator and Sluis do not share a core")
+    g.add_argument("--stack-cpus", default="",
+                   help="CPUs for the local stack: Redis, engine, worker, gateway (e.g. 1)")
     g.add_argument("--no-register", action="store_true", help="admitted parents do not register")
     g.add_argument("--scarce", action="store_true",
                    help="parents race for the sessions with the fewest places left")
@@ -113,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                       drain_seconds=args.drain_seconds)
     log.info("opening: %s over %s s; Locust on %d process%s", size,
              f"{opening.duration:,.0f}", processes, "" if processes == 1 else "es")
+    roles: dict[int, str] = {}  # the local stack's processes, for their CPU time
     with ExitStack() as stack:
         if args.url:
             url = args.url.rstrip("/")
@@ -125,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             local = stack.enter_context(local_stack(out / "stack", plan, args.gateway_workers,
                                                     engine=args.engine))
             url, token, keys = local.url, local.admin_token, local.secret_keys
+            roles = local.roles
+            if args.stack_cpus:
+                pin(list(roles), parse_cpus(args.stack_cpus))
         # The curve runs on the wall clock from `start`, whenever Locust's processes are
         # up, so that the opening the room announces and the spike coincide.
         start = float(round(time.time() + args.lead_seconds))
@@ -132,19 +154,35 @@ def main(argv: list[str] | None = None) -> int:
         if opening.prequeue_seconds:
             _set(url, token, args.room, {"opens_at": _iso(opens_at)})
         settings = _get(url, token, args.room)
+        if args.generator_cpus:
+            pin([os.getpid()], parse_cpus(args.generator_cpus), children=False)
         sampler = Sampler(url, token, args.room)
         sampler.start()
-        env = dict(os.environ, SLUIS_ADMIN_TOKEN=token, PYTHONPATH=str(ROOT))
+        scrape_before = metrics_text(url)
+        cpu_before = cpu_by_role(roles)
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # GEVENT_RESOLVER=block: the host is an address, and gevent's default resolver
+        # hands every new connection's lookup of it to a thread and back, which took a
+        # seventh of Locust's CPU (py-spy, docs/loadtest.md).
+        env = dict(os.environ, SLUIS_ADMIN_TOKEN=token, PYTHONPATH=str(ROOT),
+                   GEVENT_RESOLVER=os.environ.get("GEVENT_RESOLVER", "block"))
         options = locust_options(args, records_dir, start)
         locust = swarm.start(url, options, out / "locust", processes, out / "locust.log", env)
         stack.callback(locust.close)
+        if args.generator_cpus:
+            pin([p.pid for p in (locust.master, *locust.workers)],
+                parse_cpus(args.generator_cpus))
         log.info("locust started (%s), log in %s", " ".join(options), locust.log_path)
         watch(locust, sampler, out / "locust", start, opening, args)
         ended_at = time.time()
         code = locust.master.returncode
         exits = locust.wait_for_records(args.records_wait_seconds)
+        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_after = cpu_by_role(roles)
         sampler.halt.set()
         sampler.join()
+        time.sleep(1.5)  # every gateway process adds its tallies to the metrics each second
+        scrape_after = metrics_text(url)
         engine = engine_places(url, args.room, keys, token) if keys else None
         draw = httpx.get(f"{url}/_sluis/draw", params={"room": args.room},
                          trust_env=False).json()
@@ -155,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.rate_change:
         at, _, rate = args.rate_change.partition(":")
         rate_changes.append((float(at), int(rate)))
+    # Both scrapes as they came, for what the report does not count (e.g. Redis errors).
+    (out / "metrics-before.txt").write_text(scrape_before, encoding="utf-8")
+    (out / "metrics-after.txt").write_text(scrape_after, encoding="utf-8")
+    # Locust's processes are this process's only children reaped while it ran.
+    cpu = {role: round(cpu_after[role] - cpu_before.get(role, 0.0), 1) for role in cpu_after}
+    cpu["locust"] = round(children_after.ru_utime + children_after.ru_stime
+                          - children_before.ru_utime - children_before.ru_stime, 1)
     files = report.record_files(records_dir)
     result = report.build(
         records=report.read_records(records_dir), samples=sampler.samples,
@@ -168,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
              "curve": [[s.count, s.seconds] for s in opening.segments()],
              "url": url, "locust_exit": code, "locust_processes": locust.processes,
              "record_files": len(files), "locust_exits": exits, "locust_notes": notes,
-             "status_p99_bar_ms": args.status_p99_ms, "command": " ".join(sys.argv)})
+             "status_p99_bar_ms": args.status_p99_ms, "command": " ".join(sys.argv),
+             "generator_cpus": args.generator_cpus or "any",
+             "stack_cpus": args.stack_cpus or "any", "cpu_seconds": cpu},
+        server=report.server_latency(scrape_before, scrape_after))
     (out / "report.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     (out / "report.html").write_text(report.html(result), encoding="utf-8")
     print(summary(result))
@@ -277,6 +325,10 @@ def summary(o: dict[str, Any]) -> str:
     for e in o["endpoints"]:
         lines.append(f"  {e['name']:<22} {e['requests']:>8,} req {e['failures']:>6,} fail "
                      f"{e['rps']:>8} rps  p50 {e['p50_ms']} ms  p99 {e['p99_ms']} ms")
+    for route, e in o["server_latency"].items():
+        lines.append(f"  server {route:<15} {e['requests']:>8,} req  p50 {e['p50_ms']} ms  "
+                     f"p95 {e['p95_ms']} ms  p99 {e['p99_ms']} ms (≤ {e['p99_le_ms']} ms)")
+    lines.append(f"cpu seconds: {json.dumps(o['run'].get('cpu_seconds', {}))}")
     lines.append(f"time to admission: {o['time_to_admission']}")
     lines.append(f"fairness: {json.dumps(o['fairness'])}")
     lines.append(f"eta: {json.dumps(o['eta_accuracy'])}")

@@ -57,6 +57,70 @@ class Stack:
     admin_token: str
     secret_keys: tuple[str, ...]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # What each process is, by pid: "redis", "engine", "worker", "gateway".
+    roles: dict[int, str] = field(default_factory=dict)
+
+
+# -- processes: which CPUs they may use, and how much CPU they used --------------------
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (a gateway's uvicorn workers), from /proc."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return out
+
+
+def pin(pids: list[int], cpus: set[int], children: bool = True) -> None:
+    """Every thread of these processes (and of their children) onto `cpus` only."""
+    for pid in pids:
+        for p in (descendants(pid) if children else [pid]):
+            try:
+                threads = [int(t.name) for t in Path(f"/proc/{p}/task").iterdir()]
+            except OSError:
+                continue
+            for tid in threads:
+                try:
+                    os.sched_setaffinity(tid, cpus)
+                except OSError:
+                    pass
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of `pid` and its children so far (0 once gone)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in descendants(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # utime, stime and the reaped children's cutime, cstime (fields 14-17).
+        total += sum(int(v) for v in fields[11:15]) / ticks
+    return total
+
+
+def cpu_by_role(roles: dict[int, str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for pid, role in roles.items():
+        out[role] = out.get(role, 0.0) + cpu_seconds(pid)
+    return out
+
+
+def parse_cpus(text: str) -> set[int]:
+    """"0", "1", "0-1", "0,2-3" → the CPU numbers."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
 
 
 def _start(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -135,6 +199,11 @@ def local_stack(folder: Path, plan: RoomPlan, gateway_workers: int = 2,
                                           folder / "gateway.log"))
             _wait_http(stack.url + "/_sluis/readyz")
             _wait_room(stack, plan.room)
+            if redis.process is not None:
+                stack.roles[redis.process.pid] = "redis"
+            for proc, role in zip(stack.processes, (["engine"] if engine == "separate" else [])
+                                  + ["worker", "gateway"], strict=True):
+                stack.roles[proc.pid] = role
             yield stack
         finally:
             for proc in reversed(stack.processes):
@@ -187,6 +256,15 @@ class Sampler(threading.Thread):
             "backend_inflight": _gauge(metrics, "sluis_backend_inflight", self.room),
             "active_sessions": _gauge(metrics, "sluis_active_sessions", self.room),
         }
+
+
+def metrics_text(url: str) -> str:
+    """One scrape of the gateway's /_sluis/metrics ("" when it does not answer)."""
+    try:
+        r = httpx.get(f"{url}/_sluis/metrics", timeout=10, trust_env=False)
+    except httpx.HTTPError:
+        return ""
+    return r.text if r.status_code == 200 else ""
 
 
 def _gauge(text: str, name: str, room: str) -> float | None:

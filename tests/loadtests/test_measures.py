@@ -175,7 +175,7 @@ def test_a_guarantee_is_yes_only_on_evidence_and_no_on_any_breach() -> None:
     assert got == {"no_oversold": "not measured", "no_lost": "not measured",
                    "cap_respected": "not measured", "fifo_after_opening": "yes",
                    "no_security_breach": "yes", "draw_verified": "not measured",
-                   "status_p99": "yes"}
+                   "status_p99": "yes", "status_p99_server": "not measured"}
     missing = report.guarantees(outcome(records=False, inversions=0, after=40, p99=900.0))
     assert missing["fifo_after_opening"]["result"] == "not measured"
     assert missing["no_security_breach"]["result"] == "not measured"
