@@ -60,6 +60,7 @@ class SluisApp:
         send = WithRequestId(send, rid)
         started = time.perf_counter()
         route = "sluis"
+        mark = metrics.request_started()
         try:
             scope = behind_tls(scope, self.gate.trusted)
             if oversized(scope):
@@ -80,6 +81,7 @@ class SluisApp:
                 route = metrics.gate_route()
         finally:
             metrics.request_answered(route, time.perf_counter() - started)
+            metrics.request_ended(mark)
             REQUEST_ID.reset(token)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:

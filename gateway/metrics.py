@@ -161,8 +161,9 @@ _REQUEST_BOUNDS: tuple[float, ...] = tuple(REQUEST_SECONDS._upper_bounds)
 _request_tallies: dict[str, list[float]] = {
     route: [0] * (len(_REQUEST_BOUNDS) + 1) for route in ROUTES}
 _REQUEST_BY: dict[str, Any] = {}
-# Set by the forwarded path for the request in hand (each request runs in a task of its
-# own, so the mark never reaches another request).
+# Set by the forwarded path for the request in hand; cleared for each request as it
+# comes in (`request_started`), since requests of one task (a test client's, several on
+# one connection) share a context.
 _FORWARDED: contextvars.ContextVar[bool] = contextvars.ContextVar("sluis_forwarded",
                                                                    default=False)
 
@@ -172,6 +173,15 @@ def request_answered(route: str, seconds: float) -> None:
     tally = _request_tallies[route]
     tally[bisect.bisect_left(_REQUEST_BOUNDS, seconds)] += 1
     tally[-1] += seconds
+
+
+def request_started() -> contextvars.Token[bool]:
+    """A request comes in: not forwarded (yet). Hand the token to `request_ended`."""
+    return _FORWARDED.set(False)
+
+
+def request_ended(mark: contextvars.Token[bool]) -> None:
+    _FORWARDED.reset(mark)
 
 
 def gate_route() -> str:

@@ -73,7 +73,12 @@ def test_request_times_are_tallied_per_route_and_reach_the_histogram() -> None:
     metrics.request_answered("status", 0.0004)
     metrics.request_answered("status", 0.3)
     metrics.request_answered("forwarded", 0.02)
-    assert metrics.gate_route() == "queue_page"  # nothing was forwarded in this context
+    mark = metrics.request_started()  # a request comes in: not forwarded
+    assert metrics.gate_route() == "queue_page"
+    metrics.backend_started("kamp")
+    assert metrics.gate_route() == "forwarded"
+    metrics.backend_finished("kamp", 0.01)
+    metrics.request_ended(mark)
     assert count("status", "0.001") == before_fast + 1  # the scrape flushes the tallies
     assert count("status", "inf") == before_all + 2
     assert count("forwarded", "0.025") >= 1
