@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, Self
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -77,16 +77,21 @@ class SocketUpstream:
                 continue
             self.connections += 1
             with conn:
-                conn.settimeout(0.5)
+                conn.settimeout(self.read_timeout)
                 try:
                     conn.recv(65536)
-                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n"
-                                 b"connection: close\r\n\r\nupstream")
+                    conn.sendall(self.answer())
                 except OSError:
                     pass
 
+    read_timeout = 0.5
+
+    def answer(self) -> bytes:
+        """The whole answer to any request (subclasses answer otherwise)."""
+        return b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: close\r\n\r\nupstream"
+
     @contextmanager
-    def running(self) -> Iterator[SocketUpstream]:
+    def running(self) -> Iterator[Self]:
         self._thread.start()
         try:
             yield self

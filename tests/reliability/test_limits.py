@@ -25,6 +25,7 @@ from gateway.tickets import Tickets, new_visitor_id
 from tests.backends.support import KEY, rss_bytes
 from tests.processes import ROOT, sluis_env, stop, wait_http
 from tests.reliability.conftest import Figure
+from tests.reliability.support import SocketUpstream
 
 MB = 1024 * 1024
 
@@ -387,45 +388,17 @@ def test_endless_header_lines_are_cut_off_at_the_head_limit(
 # -- 8: the visitor's Host, readiness, metrics -----------------------------------------
 
 
-class RedirectingUpstream:
+class RedirectingUpstream(SocketUpstream):
     """A TCP upstream that answers every request with a redirect, and a page with a
     link, both to its own absolute address (as sites do)."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+    read_timeout = 2.0
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    conn.recv(65536)
-                    body = f'<a href="{self.url}/after">on</a>'.encode()
-                    conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: " + self.url.encode() +
-                                 b"/after\r\nContent-Type: text/html\r\nContent-Length: %d"
-                                 b"\r\nConnection: close\r\n\r\n" % len(body) + body)
-                except OSError:
-                    pass
-
-    @contextmanager
-    def running(self) -> Iterator[RedirectingUpstream]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            self._thread.join(2)
-            self.sock.close()
+    def answer(self) -> bytes:
+        body = f'<a href="{self.url}/after">on</a>'.encode()
+        return (b"HTTP/1.1 302 Found\r\nLocation: " + self.url.encode() +
+                b"/after\r\nContent-Type: text/html\r\nContent-Length: %d"
+                b"\r\nConnection: close\r\n\r\n" % len(body) + body)
 
 
 def test_a_forged_host_is_never_written_into_redirects_or_pages(
