@@ -127,3 +127,19 @@ async def while_moving(work: Awaitable[object], progress: Callable[[], int], *,
             with suppress(asyncio.CancelledError):
                 await task
     task.result()
+
+
+def raw_request(port: int, head: bytes, body: bytes = b"") -> bytes:
+    """Send bytes as they are (no client tidies them) and read the whole answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head + body)
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)

@@ -4,13 +4,12 @@ route in every spelling, method, request-target form and Host trick gets the que
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from gateway.tickets import Tickets, new_visitor_id
 from tests.backends.support import KEY, gateway
 from tests.reliability.conftest import Figure
-from tests.reliability.support import SocketUpstream
+from tests.reliability.support import SocketUpstream, raw_request
 
 ROOMS = """
 [rooms.kampen]
@@ -49,21 +48,6 @@ HOSTS: list[list[str]] = [
     ["Host: localhost", "X-Original-URL: /inschrijven", "X-Rewrite-URL: /inschrijven"],
     [],  # no Host at all
 ]
-
-
-def raw_request(port: int, head: bytes, body: bytes = b"") -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(head + body)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def request_bytes(method: str, target: str, headers: list[str], version: str = "HTTP/1.1"

@@ -5,7 +5,6 @@ request reach the upstream through a room that does not own the path."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import orjson
 from gateway.tickets import Tickets, new_visitor_id
 from tests.backends.support import KEY, gateway
 from tests.reliability.conftest import Figure
-from tests.reliability.support import SocketUpstream
+from tests.reliability.support import SocketUpstream, raw_request
 
 # `algemeen` is idle: whoever it takes is let straight through. `kampen` lets nobody
 # in, so any request of an attack that reaches the upstream is a bypass of it. `info`
@@ -63,21 +62,6 @@ PATHS = [
     "/%u006bampen/boek", "/kampen%09/", "/kampen%0a/", "/kampen%00.html", "/kampen\\",
     "/%5ckampen/boek", "/.\\kampen/boek", "/x\\..\\kampen/boek", "/x%5c..%5ckampen/boek",
 ]
-
-
-def raw_request(port: int, head: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(head)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def request_bytes(method: str, target: str, headers: list[str]) -> bytes:
