@@ -86,8 +86,11 @@ def test_the_waiting_room_and_the_booking_form_in_chromium(
 
 
 def make_dry_run(target: str, venv: Path) -> list[str]:
-    run = subprocess.run(["make", "-n", target, f"VENV={venv}"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=30, check=True)
+    # Under `make test` this make is a child of another: without MAKELEVEL and MAKEFLAGS it
+    # prints no "Entering/Leaving directory" lines and inherits no options.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    run = subprocess.run(["make", "--no-print-directory", "-n", target, f"VENV={venv}"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=True)
     return run.stdout.splitlines()
 
 
