@@ -19,7 +19,6 @@ No I/O: verifying a token needs the keys only, never Redis.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,12 +26,12 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, Signer, TimestampSigner
 from itsdangerous.encoding import base64_decode, base64_encode
 
+from gateway.common.names import VISITOR_PATTERN
+
 ADMISSION_SALT = "sluis.admission"
 FORMAT_VERSION = "v1"
 # A token stamped further in the future than this is forged or from a broken clock.
 MAX_CLOCK_SKEW_SECONDS = 30
-ROOM_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-VISITOR_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 NONCE_PATTERN = VISITOR_PATTERN
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
 
-from backends.catalogs import read_catalogs
+from gateway.common.catalogs import read_catalogs
 from gateway.http import Headers, cookies, header
 
 LANGUAGES = ("nl", "fr", "en", "de")

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from backends.admission import MAX_CLOCK_SKEW_SECONDS, ROOM_PATTERN, VISITOR_PATTERN
+from backends.admission import MAX_CLOCK_SKEW_SECONDS
+from gateway.common.names import ROOM_PATTERN, VISITOR_PATTERN
 from gateway.notify import safe_path
 
 LINK_SALT = "sluis.place-link"

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from itsdangerous import BadSignature
 
 from backends.admission import (
-    VISITOR_PATTERN,
     Admission,
     AdmissionCodec,
     CachedKeySigner,
@@ -23,6 +22,7 @@ from backends.admission import (
     canonical,
 )
 from gateway import proof
+from gateway.common.names import VISITOR_PATTERN
 
 VISITOR_SALT = "sluis.visitor"
 VISITOR_COOKIE = "sluis_visitor"

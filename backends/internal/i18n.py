@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime, format_interval, format_time
 from babel.numbers import format_currency
 
-from backends.catalogs import read_catalogs
+from gateway.common.catalogs import read_catalogs
 
 log = logging.getLogger("sluis.internal.i18n")
 
