@@ -1,4 +1,4 @@
-"""A room's backend settings from its `[rooms.<name>]` table (no I/O but one env lookup).
+"""A room's backend settings (read from its `[rooms.<name>]` table in gateway/roomfile.py).
 
 Rooms that name no backend use SLUIS_BACKEND (`internal`, or an upstream URL to
 proxy to) with the defaults below.
@@ -6,11 +6,7 @@ proxy to) with the defaults below.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
-from urllib.parse import SplitResult, urlsplit
 
 KINDS = ("proxy", "handoff", "internal")
 DEFAULT = "default"  # the kind of a room that names none: SLUIS_BACKEND
@@ -65,21 +61,6 @@ class BackendConfig:
         return replace(self, kind=base.kind, upstream=base.upstream)
 
 
-_FLOATS = {"connect_timeout_seconds": (0.1, 600.0), "read_timeout_seconds": (0.1, 3600.0),
-           "inflight_wait_seconds": (0.0, 60.0)}
-_INTS = {"max_inflight": (1, 100_000), "handoff_ttl_seconds": (5, 3600)}
-_BOOLS = ("preserve_host", "rewrite_headers", "rewrite_bodies", "websockets")
-_BREAKER: dict[str, tuple[str, float, float]] = {
-    "breaker_error_rate": ("error_rate", 0.0, 1.0),
-    "breaker_p95_ms": ("p95_ms", 0, 600_000),
-    "breaker_window_seconds": ("window_seconds", 1, 300),
-    "breaker_min_requests": ("min_requests", 1, 1_000_000),
-    "breaker_cooldown_seconds": ("cooldown_seconds", 1, 3600)}
-KEYS = ("backend", "upstream", "cookie_domain", "public_url", "upstream_origin",
-        "secret_header", "secret_value", "secret_value_env", "handoff_param", *_FLOATS, *_INTS,
-        *_BOOLS, *_BREAKER)
-
-
 def default_config(sluis_backend: str) -> BackendConfig:
     """The backend of a room that names none: SLUIS_BACKEND."""
     if sluis_backend.startswith(("http://", "https://")):
@@ -87,91 +68,3 @@ def default_config(sluis_backend: str) -> BackendConfig:
     return BackendConfig(kind="internal")
 
 
-def _address(url: object) -> SplitResult | None:
-    """An http(s) URL with a host name and a possible port, taken apart; else None."""
-    if not isinstance(url, str):
-        return None
-    parts = urlsplit(url)
-    try:
-        parts.port  # noqa: B018 - raises for a port that cannot be
-    except ValueError:
-        return None
-    return parts if parts.scheme in ("http", "https") and parts.hostname else None
-
-
-def parse_backend(room: str, table: Mapping[str, Any], env: Mapping[str, str] | None = None
-                  ) -> tuple[BackendConfig | None, dict[str, str]]:
-    """(config or None when the table sets no backend key, reasons for every bad value)."""
-    if not any(k in table for k in KEYS):
-        return None, {}
-    env = os.environ if env is None else env
-    reasons: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    kind = table.get("backend", "proxy" if "upstream" in table else DEFAULT)
-    if kind not in (*KINDS, DEFAULT):
-        reasons[f"{room}.backend"] = f"must be one of {', '.join(KINDS)}"
-    values["kind"] = kind
-    for key in ("upstream", "public_url", "upstream_origin"):
-        url = table.get(key)
-        if url is None:
-            continue
-        parts = _address(url)
-        if parts is None:
-            reasons[f"{room}.{key}"] = "must be an http:// or https:// address"
-        elif key == "upstream_origin" and (parts.path not in ("", "/") or parts.query
-                                           or parts.fragment or parts.username):
-            reasons[f"{room}.{key}"] = "must be an origin: scheme://host[:port], no path"
-        else:
-            values[key] = url if key == "upstream" else url.rstrip("/")
-    if kind in ("proxy", "handoff") and "upstream" not in values and not reasons:
-        reasons[f"{room}.upstream"] = f"a {kind} backend needs an upstream address"
-    for key, (low, high) in _FLOATS.items():
-        if key in table:
-            v = table[key]
-            if isinstance(v, bool) or not isinstance(v, int | float) or not low <= v <= high:
-                reasons[f"{room}.{key}"] = f"must be a number between {low} and {high}"
-            else:
-                values[key] = float(v)
-    for key, (lo, hi) in _INTS.items():
-        if key in table:
-            v = table[key]
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                reasons[f"{room}.{key}"] = f"must be a whole number between {lo} and {hi}"
-            else:
-                values[key] = v
-    for key in _BOOLS:
-        if key in table:
-            if isinstance(table[key], bool):
-                values[key] = table[key]
-            else:
-                reasons[f"{room}.{key}"] = "must be true or false"
-    for key in ("cookie_domain", "secret_header", "secret_value", "handoff_param"):
-        if key in table:
-            v = table[key]
-            if not isinstance(v, str) or not v or any(c in v for c in "\r\n;, "):
-                reasons[f"{room}.{key}"] = "must be a text without spaces, commas or ;"
-            else:
-                values[key] = v
-    if "secret_value_env" in table:
-        name = table["secret_value_env"]
-        secret = env.get(name, "") if isinstance(name, str) else ""
-        if not secret:
-            reasons[f"{room}.secret_value_env"] = "names an unset environment variable"
-        else:
-            values["secret_value"] = secret
-    if ("secret_header" in values) != ("secret_value" in values):
-        reasons[f"{room}.secret_header"] = "secret_header and secret_value(_env) go together"
-    breaker: dict[str, Any] = {}
-    for key, (name, least, most) in _BREAKER.items():
-        if key in table:
-            v = table[key]
-            wrong = (isinstance(v, bool) or not isinstance(v, int | float)
-                     or not least <= v <= most)
-            if wrong or (name != "error_rate" and not isinstance(v, int)):
-                reasons[f"{room}.{key}"] = f"must be between {least:g} and {most:g}"
-            else:
-                breaker[name] = v
-    values["breaker"] = BreakerBounds(**breaker)
-    if reasons:
-        return None, reasons
-    return BackendConfig(**values), {}

@@ -1,5 +1,6 @@
-"""Telling a parent who stepped away that their turn is near (pure, no I/O): a room's
-e-mail settings, the SMTP settings, addresses, and when "near the front" is.
+"""Telling a parent who stepped away that their turn is near (pure, no I/O): the SMTP
+settings, addresses, and when "near the front" is (a room's own e-mail settings are its
+NotifyConfig, gateway/rooms.py).
 
 A room that offers it (`notify_by_email = true`) lets a waiting parent leave an e-mail
 address. The leading worker sends one message with a personal link (gateway/links.py)
@@ -24,11 +25,6 @@ from gateway import eta as eta_mod
 if TYPE_CHECKING:
     from gateway.rooms import RoomConfig
 
-# A room's defaults: minutes of expected wait at which the message goes; minutes the
-# place is kept after it; messages the room sends per minute.
-DEFAULT_MINUTES = 5
-DEFAULT_HOLD_MINUTES = 15
-DEFAULT_PER_MINUTE = 120
 # Sign-ups one address may make in one room within the window: a family with a few
 # devices fits; using the room to flood somebody's mailbox does not.
 SIGNUPS_PER_ADDRESS = 3
@@ -41,32 +37,6 @@ _LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
-@dataclass(frozen=True, slots=True)
-class NotifyConfig:
-    """A room's e-mail to parents near the front; off unless the rooms file says so."""
-
-    by_email: bool = False
-    minutes: int = DEFAULT_MINUTES
-    hold_minutes: int = DEFAULT_HOLD_MINUTES
-    per_minute: int = DEFAULT_PER_MINUTE
-    # Where the personal link points for this room (scheme and host); None: the
-    # deployment's SLUIS_PUBLIC_URL.
-    public_url: str | None = None
-
-    @property
-    def hold_ms(self) -> int:
-        return self.hold_minutes * 60_000
-
-
-def _whole(name: str, key: str, table: Mapping[str, Any], default: int, low: int, high: int,
-           reasons: dict[str, str]) -> int:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        reasons[f"{name}.{key}"] = f"must be a whole number between {low} and {high}"
-        return default
-    return value
-
-
 def public_base(value: Any) -> str:
     """An http(s) origin (a path prefix allowed) without a trailing slash, or ValueError."""
     if not isinstance(value, str) or not value:
@@ -76,27 +46,6 @@ def public_base(value: Any) -> str:
             or parts.fragment or re.search(r"[\s\"'<>\\`]", value):
         raise ValueError("must be an http(s) address such as https://kampen.stad.be")
     return value.rstrip("/")
-
-
-def parse_notify(name: str, table: Mapping[str, Any]) -> tuple[NotifyConfig, dict[str, str]]:
-    """A room's e-mail keys; (config, reasons for every bad value)."""
-    reasons: dict[str, str] = {}
-    on = table.get("notify_by_email", False)
-    if not isinstance(on, bool):
-        reasons[f"{name}.notify_by_email"] = "must be true or false"
-        on = False
-    minutes = _whole(name, "notify_minutes", table, DEFAULT_MINUTES, 1, 120, reasons)
-    hold = _whole(name, "notify_hold_minutes", table, DEFAULT_HOLD_MINUTES, 1, 240, reasons)
-    per_minute = _whole(name, "notify_per_minute", table, DEFAULT_PER_MINUTE, 1, 100_000,
-                        reasons)
-    base = None
-    if table.get("public_url") is not None:
-        try:
-            base = public_base(table["public_url"])
-        except ValueError as exc:
-            reasons[f"{name}.public_url"] = str(exc)
-    return NotifyConfig(by_email=on, minutes=minutes, hold_minutes=hold,
-                        per_minute=per_minute, public_url=base), reasons
 
 
 def link_max_age(room: RoomConfig) -> int:

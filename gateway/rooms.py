@@ -1,24 +1,21 @@
-"""Rooms: what each waiting room is (configuration) and the live settings operators change."""
+"""Rooms: what each waiting room is (configuration, with the types of its parts) and the
+live settings operators change. The rooms file is read in gateway/roomfile.py."""
 
 from __future__ import annotations
 
 import functools
-import re
-import tomllib
+import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from backends.admission import ROOM_PATTERN
-from backends.config import BackendConfig, parse_backend
-from gateway.inventory import InventoryConfig, parse_inventory
-from gateway.notify import NotifyConfig, parse_notify
-from gateway.routing import RouteConfig, parse_route
-from gateway.session_end import EndRules, parse_end_rules
-from gateway.tuning import AdaptiveBounds, parse_adaptive
+from backends.config import BackendConfig
+from gateway.inventory import InventoryConfig
+from gateway.session_end import EndRules
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class RoomSettingsError(ValueError):
@@ -42,9 +39,6 @@ LIMITS = {
 # An idle limit shorter than this would end sessions between two renewals of a visitor
 # who is still clicking (the gateway renews at most every few seconds).
 MIN_IDLE_SECONDS = 30
-# Each bit doubles the work: 24 bits is about 16 million tries, some 15 s in a desktop
-# browser (docs/benchmarks.md); the upper bound only stops a typo from locking out everyone.
-JOIN_PROOF_BITS = (0, 24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +110,6 @@ class LiveSettings:
         }
 
 
-HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
-# The texts a room may set, each one string or a table of them by language.
-TEXT_FIELDS = ("intro", "closed_text")
-COLOUR_FIELDS = ("accent_color", "background_color", "text_color")
-_LANGS = ("nl", "fr", "en", "de")
 Localized = tuple[tuple[str, str], ...]  # (language or "", text); "" is for every language
 
 
@@ -148,6 +137,61 @@ class Branding:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteConfig:
+    """Where a room lives and who passes it freely (checked when the file is read)."""
+
+    paths: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    # Paths are compared in lower case unless the room says its site tells cases apart
+    # (its prefixes are then compared as written).
+    case_sensitive_paths: bool = False
+    mode: str = "queue"
+    bypass_networks: tuple[Network, ...] = ()
+    bypass_header: bytes | None = None
+    bypass_secret: bytes | None = field(default=None, repr=False)
+
+    @property
+    def may_pass_when_idle(self) -> bool:
+        return self.mode != "queue_all"
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptiveBounds:
+    """Adaptive admission's operator bounds; off by default. When on, the leading worker
+    moves the room's rate between `min_rate` and `max_rate` from the backend's measured
+    p95 latency and error rate (queue_worker/adaptive.py)."""
+
+    enabled: bool = False
+    min_rate: int = 10                # admissions per minute, never below
+    max_rate: int = 600               # never above
+    target_p95_ms: int = 800          # above this the rate falls
+    max_error_rate: float = 0.02      # at or above this the rate falls
+    step: int = 10                    # added per healthy interval (admissions per minute)
+    decrease: float = 0.7             # the rate is multiplied by this on an unhealthy interval
+    interval_seconds: int = 10        # one decision per interval, on that window of answers
+    min_requests: int = 20            # fewer answers in a window: no evidence, no change
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    """A room's e-mail to parents near the front; off unless the rooms file says so."""
+
+    by_email: bool = False
+    # Minutes of expected wait at which the message goes; minutes the place is kept
+    # after it; messages the room sends per minute.
+    minutes: int = 5
+    hold_minutes: int = 15
+    per_minute: int = 120
+    # Where the personal link points for this room (scheme and host); None: the
+    # deployment's SLUIS_PUBLIC_URL.
+    public_url: str | None = None
+
+    @property
+    def hold_ms(self) -> int:
+        return self.hold_minutes * 60_000
+
+
+@dataclass(frozen=True, slots=True)
 class RoomConfig:
     """A room as configured: its name, texts, and the settings it starts with."""
 
@@ -158,10 +202,10 @@ class RoomConfig:
     branding: Branding = Branding()
     # What admitted visitors reach (backends/config.py); by default SLUIS_BACKEND.
     backend: BackendConfig = BackendConfig()  # noqa: RUF009 - frozen, safely shared
-    # Paths and hosts it serves, its mode and bypass rules (gateway/routing.py).
-    route: RouteConfig = RouteConfig()  # noqa: RUF009 - frozen, safely shared
-    # Adaptive admission's bounds (gateway/tuning.py); off by default.
-    adaptive: AdaptiveBounds = AdaptiveBounds()  # noqa: RUF009 - frozen, safely shared
+    # Paths and hosts it serves, its mode and bypass rules (gateway/routing.py uses them).
+    route: RouteConfig = RouteConfig()
+    # Adaptive admission's bounds (queue_worker/adaptive.py); off by default.
+    adaptive: AdaptiveBounds = AdaptiveBounds()
     # Leading zero bits of the proof-of-work a first join needs (gateway/proof.py);
     # 0: none. Only in the rooms file, never changed live.
     join_proof_bits: int = 0
@@ -173,7 +217,7 @@ class RoomConfig:
     # the confirmation, its redirect and a reload of it (Gate.pass_out). 0: off.
     exit_seconds: int = 120
     # E-mail to parents near the front (gateway/notify.py); off by default.
-    notify: NotifyConfig = NotifyConfig()  # noqa: RUF009 - frozen, safely shared
+    notify: NotifyConfig = NotifyConfig()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -253,130 +297,3 @@ def validate_changes(changes: Any) -> dict[str, int | bool]:
     return out
 
 
-def _room_from_table(name: str, table: Mapping[str, Any]) -> RoomConfig:
-    if not ROOM_PATTERN.match(name):
-        raise RoomSettingsError({name: "room names use a-z, 0-9, - and _ (at most 63)"})
-    live = {k: table[k] for k in LIVE_FIELDS if k in table}
-    typed = validate_changes(live) if live else {}
-    base = LiveSettings()
-    initial = LiveSettings(
-        rate_per_minute=int(typed.get("rate_per_minute", base.rate_per_minute)),
-        max_active=int(typed.get("max_active", base.max_active)),
-        session_seconds=int(typed.get("session_seconds", base.session_seconds)),
-        paused=bool(typed.get("paused", base.paused)),
-        opens_at_ms=int(typed.get("opens_at", 0)),
-        grace_seconds=int(typed.get("grace_seconds", base.grace_seconds)),
-        closed=bool(typed.get("closed", base.closed)),
-        closes_at_ms=int(typed.get("closes_at", 0)),
-        idle_seconds=int(typed.get("idle_seconds", base.idle_seconds)),
-    )
-    timezone = str(table.get("timezone", "Europe/Brussels"))
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise RoomSettingsError({f"{name}.timezone": f"unknown time zone {timezone!r}"}) from None
-    branding = parse_branding(name, table)
-    backend, reasons = parse_backend(name, table)
-    route, more = parse_route(name, table)
-    adaptive, most = parse_adaptive(name, table)
-    end_on, ending = parse_end_rules(name, table)
-    inventory, stock = parse_inventory(name, table.get("inventory"))
-    notify, telling = parse_notify(name, table)
-    reasons = {**reasons, **more, **most, **ending, **stock, **telling}
-    proof_bits = table.get("join_proof_bits", 0)
-    low, high = JOIN_PROOF_BITS
-    if isinstance(proof_bits, bool) or not isinstance(proof_bits, int) or not (
-            low <= proof_bits <= high):
-        reasons[f"{name}.join_proof_bits"] = (
-            f"must be a whole number between {low} (off) and {high}")
-    exit_seconds = table.get("exit_seconds", 120)
-    if isinstance(exit_seconds, bool) or not isinstance(exit_seconds, int) or not (
-            0 <= exit_seconds <= 3600):
-        reasons[f"{name}.exit_seconds"] = "must be a whole number between 0 (off) and 3600"
-    if reasons:
-        raise RoomSettingsError(reasons)
-    return RoomConfig(name=name, title=branding.text("titles", "nl") or name, timezone=timezone,
-                      initial=initial, branding=branding, backend=backend or BackendConfig(),
-                      route=route, adaptive=adaptive, join_proof_bits=proof_bits,
-                      end_on=end_on, inventory=inventory, exit_seconds=exit_seconds,
-                      notify=notify)
-
-
-def _localized(where: str, value: Any, reasons: dict[str, str]) -> Localized:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (("", value),)
-    if isinstance(value, dict):
-        out = []
-        for lang, text in value.items():
-            if lang not in _LANGS or not isinstance(text, str):
-                reasons[f"{where}.{lang}"] = f"use one of {', '.join(_LANGS)} with a text"
-            else:
-                out.append((lang, text))
-        return tuple(out)
-    reasons[where] = "must be a text or a table of texts by language (nl, fr, en, de)"
-    return ()
-
-
-def _logo_url(value: Any) -> str | None:
-    """An http(s) address or a path on this site; nothing that could leave an attribute."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > 2048:
-        raise ValueError("must be a text of at most 2048 characters")
-    if re.search(r"[\s\"'<>\\`]", value) or any(ord(c) < 32 for c in value):
-        raise ValueError("must not contain spaces, quotes, angle brackets or backslashes")
-    if value.startswith(("https://", "http://")) or (
-            value.startswith("/") and not value.startswith("//")):
-        return value
-    raise ValueError("must start with https://, http:// or / (a path on this site)")
-
-
-def parse_branding(name: str, table: Mapping[str, Any]) -> Branding:
-    """A room's title, logo, colours and texts from its TOML table, every mistake named."""
-    reasons: dict[str, str] = {}
-    titles = _localized(f"{name}.title", table.get("title"), reasons)
-    colours: dict[str, str | None] = {}
-    for key in COLOUR_FIELDS:
-        value = table.get(key)
-        if value is None:
-            colours[key] = None
-        elif isinstance(value, str) and HEX_COLOUR.fullmatch(value):
-            colours[key] = value.lower()
-        else:
-            reasons[f"{name}.{key}"] = "must be a hex colour such as #0b5f7a or #fff"
-            colours[key] = None
-    try:
-        logo = _logo_url(table.get("logo_url"))
-    except ValueError as exc:
-        reasons[f"{name}.logo_url"] = str(exc)
-        logo = None
-    logo_alt = table.get("logo_alt", "")
-    if not isinstance(logo_alt, str):
-        reasons[f"{name}.logo_alt"] = "must be a text"
-        logo_alt = ""
-    texts = {key: _localized(f"{name}.{key}", table.get(key), reasons) for key in TEXT_FIELDS}
-    if reasons:
-        raise RoomSettingsError(reasons)
-    return Branding(titles=titles, logo_url=logo, logo_alt=logo_alt,
-                    accent_color=colours["accent_color"],
-                    background_color=colours["background_color"],
-                    text_color=colours["text_color"],
-                    intro=texts["intro"], closed_text=texts["closed_text"])
-
-
-def load_rooms(path: str | None) -> tuple[RoomConfig, ...]:
-    """Rooms from the TOML file at `path`, or the one room `default`."""
-    if path is None:
-        return (RoomConfig(name="default"),)
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RoomSettingsError({"SLUIS_CONFIG": f"cannot read {path}: {exc.strerror}"}) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RoomSettingsError({"SLUIS_CONFIG": f"{path} is not valid TOML: {exc}"}) from None
-    tables = data.get("rooms")
-    if not isinstance(tables, dict) or not tables:
-        raise RoomSettingsError({"SLUIS_CONFIG": "needs at least one [rooms.<name>] table"})
-    return tuple(_room_from_table(name, t) for name, t in tables.items() if isinstance(t, dict))

@@ -1,6 +1,6 @@
 """Which room a request belongs to (path prefix, host name), and who passes without queueing.
 
-A room's `[rooms.<name>]` table may name `paths` and `hosts`; the most specific room
+A room may name `paths` and `hosts` (gateway/roomfile.py reads them); the most specific room
 wins (a matching host, then the longest matching path prefix), and a request no room
 claims goes to the first room that claims nothing (else the first room). Once any room
 names hosts, a Host no room names is refused (`hosts = ["*"]` takes every host), and a
@@ -15,136 +15,33 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import os
-import re
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from gateway.http import (
-    HOST_NAME,
     NO_STORE,
     PLAIN_PATH,
-    RESERVED_PREFIX,
     canonical_host,
     client_address,
     header,
     path_readings,
     respond,
 )
+from gateway.rooms import Network, RoomConfig
 
 if TYPE_CHECKING:
     from backends.admission import Admission
     from backends.config import BackendConfig
-    from gateway.rooms import RoomConfig
     from gateway.tickets import Tickets
     from gateway.types import Receive, Scope, Send
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-MODES = ("queue", "passthrough", "queue_all")
-ROUTE_KEYS = ("paths", "hosts", "case_sensitive_paths", "mode", "bypass_networks",
-              "bypass_header", "bypass_secret", "bypass_secret_env")
-_HEADER = re.compile(r"[A-Za-z0-9-]{1,64}")
 FREE_PASS_SECONDS = 300
 # Host headers remembered with what they name: a site has few; forgotten all at once
 # when a client sends many.
 SEEN_HOSTS = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class RouteConfig:
-    """Where a room lives and who passes it freely (checked when the file is read)."""
-
-    paths: tuple[str, ...] = ()
-    hosts: tuple[str, ...] = ()
-    # Paths are compared in lower case unless the room says its site tells cases apart
-    # (its prefixes are then compared as written).
-    case_sensitive_paths: bool = False
-    mode: str = "queue"
-    bypass_networks: tuple[Network, ...] = ()
-    bypass_header: bytes | None = None
-    bypass_secret: bytes | None = field(default=None, repr=False)
-
-    @property
-    def may_pass_when_idle(self) -> bool:
-        return self.mode != "queue_all"
-
-
-def parse_route(name: str, table: Mapping[str, Any], env: Mapping[str, str] | None = None
-                ) -> tuple[RouteConfig, dict[str, str]]:
-    """A room's routing keys; (config, reasons for every bad value)."""
-    env = os.environ if env is None else env
-    reasons: dict[str, str] = {}
-    case_sensitive = table.get("case_sensitive_paths", False)
-    if not isinstance(case_sensitive, bool):
-        reasons[f"{name}.case_sensitive_paths"] = "must be true or false"
-        case_sensitive = False
-    paths: list[str] = []
-    for p in _strings(name, "paths", table, reasons):
-        prefix = p.rstrip("/") or "/"
-        if not p.startswith("/") or _is_reserved_prefix(prefix) or (
-                path_readings(prefix.encode()) != [prefix]):
-            reasons[f"{name}.paths"] = (
-                "each path starts with /, is written decoded and canonical (no %, \\, ;, "
-                "dot segments or names ending in a dot) and is not under /_sluis")
-        else:
-            paths.append(prefix if case_sensitive else prefix.lower())
-    hosts: list[str] = []
-    for h in _strings(name, "hosts", table, reasons):
-        host = h.lower().removesuffix(".")
-        if host == "*" or HOST_NAME.fullmatch(host.removeprefix("*.")):
-            hosts.append(host)
-        else:
-            reasons[f"{name}.hosts"] = (
-                "each host is a DNS name such as kampen.stad.be (no port), *.stad.be, or *")
-    mode = table.get("mode", "queue")
-    if mode not in MODES:
-        reasons[f"{name}.mode"] = f"must be one of {', '.join(MODES)}"
-    nets: list[Network] = []
-    for n in _strings(name, "bypass_networks", table, reasons):
-        try:
-            nets.append(ipaddress.ip_network(n, strict=False))
-        except ValueError:
-            reasons[f"{name}.bypass_networks"] = f"{n!r} is not an address or network"
-    bypass_header = table.get("bypass_header")
-    secret = table.get("bypass_secret")
-    if "bypass_secret_env" in table:
-        secret = env.get(str(table["bypass_secret_env"]), "") or None
-        if secret is None:
-            reasons[f"{name}.bypass_secret_env"] = "names an unset environment variable"
-    if bypass_header is not None and (
-            not isinstance(bypass_header, str) or not _HEADER.fullmatch(bypass_header)):
-        reasons[f"{name}.bypass_header"] = "must be a header name (letters, digits, -)"
-    if (bypass_header is None) != (secret is None):
-        reasons[f"{name}.bypass_header"] = "bypass_header and bypass_secret(_env) go together"
-    elif secret is not None and (not isinstance(secret, str) or len(secret) < 16):
-        reasons[f"{name}.bypass_secret"] = "must be a text of at least 16 characters"
-    if reasons:
-        return RouteConfig(), reasons
-    return RouteConfig(
-        paths=tuple(paths), hosts=tuple(hosts), case_sensitive_paths=case_sensitive,
-        mode=str(mode), bypass_networks=tuple(nets),
-        bypass_header=bypass_header.lower().encode() if isinstance(bypass_header, str) else None,
-        bypass_secret=secret.encode() if isinstance(secret, str) else None,
-    ), {}
-
-
-def _strings(name: str, key: str, table: Mapping[str, Any], reasons: dict[str, str]
-             ) -> list[str]:
-    value = table.get(key, [])
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        reasons[f"{name}.{key}"] = "must be a list of texts"
-        return []
-    return list(value)
-
-
-def _is_reserved_prefix(prefix: str) -> bool:
-    low = prefix.lower()
-    return low == RESERVED_PREFIX or low.startswith(RESERVED_PREFIX + "/")
 
 
 def _host_rank(host: str, patterns: tuple[str, ...]) -> int:

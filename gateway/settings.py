@@ -11,7 +11,8 @@ from pathlib import Path
 
 from backends.internal.settings import default_database_url
 from gateway.notify import MailSettings, mail_from_env
-from gateway.rooms import RoomConfig, load_rooms
+from gateway.roomfile import load_rooms
+from gateway.rooms import RoomConfig
 
 
 class SettingsError(ValueError):
@@ -138,7 +139,7 @@ class Settings:
             raise SettingsError("SLUIS_IPV6_PREFIX must be at most 128")
         if tick_ms > 1000:
             raise SettingsError("SLUIS_WORKER_TICK_MS must be at most 1000")
-        rooms = load_rooms(env.get("SLUIS_CONFIG", "").strip() or None)
+        rooms = load_rooms(env.get("SLUIS_CONFIG", "").strip() or None, env)
         try:
             mail = mail_from_env(env, rooms)
         except ValueError as exc:

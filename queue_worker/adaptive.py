@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gateway.tuning import AdaptiveBounds
+from gateway.rooms import AdaptiveBounds
 from queue_worker.breaker import Health
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from backends.outcomes import BUCKET_FIELDS, LATENCY_BOUNDS_MS
-from gateway.tuning import AdaptiveBounds
+from gateway.rooms import AdaptiveBounds
 from queue_worker.adaptive import decide
 from queue_worker.breaker import Health, health
 

@@ -13,7 +13,8 @@ import httpx
 
 from backends.inprocess import InProcessBackend
 from gateway.app import create_app
-from gateway.rooms import LiveSettings, RoomConfig, RoomSettingsError, load_rooms
+from gateway.roomfile import load_rooms
+from gateway.rooms import LiveSettings, RoomConfig, RoomSettingsError
 from gateway.routing import AMBIGUOUS_PATH, BAD_HOST, UNKNOWN_HOST, Refusal, Rooms
 from gateway.settings import Settings
 from gateway.types import Scope

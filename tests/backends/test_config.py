@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.config import BackendConfig, BreakerBounds, parse_backend
-from gateway.rooms import RoomSettingsError, load_rooms
+from backends.config import BackendConfig, BreakerBounds
+from gateway.roomfile import load_rooms, parse_backend
+from gateway.rooms import RoomSettingsError
 from queue_worker.breaker import Health, decide, health
 
 

@@ -20,8 +20,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from backends.config import BackendConfig, parse_backend
+from backends.config import BackendConfig
 from backends.proxy import ProxyBackend
+from gateway.roomfile import parse_backend
 from gateway.store.embedded import EmbeddedRedis, free_port
 from tests.backends.support import gateway
 from tests.processes import ROOT, start, stop, wait_http

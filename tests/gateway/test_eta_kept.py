@@ -12,8 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.rooms import LiveSettings, RoomConfig
-from gateway.routing import RouteConfig
+from gateway.rooms import LiveSettings, RoomConfig, RouteConfig
 from gateway.session_end import EndRules
 from gateway.store import Store
 from queue_worker.worker import Worker

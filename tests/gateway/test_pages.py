@@ -14,7 +14,8 @@ import pytest
 from gateway import eta as eta_mod
 from gateway.i18n import choose_language
 from gateway.pages import Pages, eta_shape, look_of, safe_markdown
-from gateway.rooms import Branding, RoomConfig, RoomSettingsError, load_rooms, parse_branding
+from gateway.roomfile import load_rooms, parse_branding
+from gateway.rooms import Branding, RoomConfig, RoomSettingsError
 from gateway.status import State, Status
 from gateway.store.embedded import free_port
 from tests.conftest import ADMIN_TOKEN, make_settings

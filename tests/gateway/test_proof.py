@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway import proof
-from gateway.rooms import RoomConfig, RoomSettingsError, load_rooms
+from gateway.roomfile import load_rooms
+from gateway.rooms import RoomConfig, RoomSettingsError
 from gateway.tickets import Tickets
 
 KEY = proof.derive_key(b"proof-test-key-0123456789")

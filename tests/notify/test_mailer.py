@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from gateway.links import Links
-from gateway.notify import MailSettings, NotifyConfig, Signup
-from gateway.rooms import Branding, RoomConfig
+from gateway.notify import MailSettings, Signup
+from gateway.rooms import Branding, NotifyConfig, RoomConfig
 from gateway.store.embedded import free_port
 from queue_worker.mailer import Letters, Mailer
 from tests.notify.smtp import self_signed, smtp_server

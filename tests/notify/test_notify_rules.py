@@ -10,7 +10,8 @@ import pytest
 
 from gateway import eta, notify
 from gateway.links import Links
-from gateway.rooms import RoomConfig, RoomSettingsError, load_rooms
+from gateway.roomfile import load_rooms
+from gateway.rooms import NotifyConfig, RoomConfig, RoomSettingsError
 from gateway.settings import Settings, SettingsError
 from gateway.tickets import Tickets
 
@@ -36,7 +37,7 @@ public_url = "https://kampen.stad.be/"
 paths = ["/zwemmen"]
 """))
     kampen, zwemmen = rooms
-    assert kampen.notify == notify.NotifyConfig(by_email=True, minutes=8, hold_minutes=20,
+    assert kampen.notify == NotifyConfig(by_email=True, minutes=8, hold_minutes=20,
                                                 per_minute=30,
                                                 public_url="https://kampen.stad.be")
     assert zwemmen.notify.by_email is False
@@ -160,7 +161,7 @@ def test_near_the_front_is_where_the_page_shows_a_wait_within_the_minutes() -> N
 
 
 def test_link_max_age_covers_the_hold_then_the_longer_of_grace_and_session() -> None:
-    room = RoomConfig(name="kampen", notify=notify.NotifyConfig(by_email=True, hold_minutes=15))
+    room = RoomConfig(name="kampen", notify=NotifyConfig(by_email=True, hold_minutes=15))
     assert notify.link_max_age(room) == 15 * 60 + 900
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.rooms import load_rooms
+from gateway.roomfile import load_rooms
 from gateway.store.connect import client_from_url, parse_multi_host
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
