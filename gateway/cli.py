@@ -88,7 +88,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rehearse(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway import rehearse
+    from queue_worker import rehearse
 
     return rehearse.run(args)
 
@@ -115,7 +115,7 @@ def parser() -> argparse.ArgumentParser:
                        description=admin_cli.__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     admin_cli.add_arguments(a)
-    from gateway.rehearse import add_arguments
+    from queue_worker.rehearse import add_arguments
 
     r = sub.add_parser("rehearse", help="predict an opening from an arrival curve, no server")
     add_arguments(r)

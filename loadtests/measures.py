@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway import rehearse
+from queue_worker import rehearse
 
 # -- Kendall's tau -------------------------------------------------------------------
 

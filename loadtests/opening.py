@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.rehearse import Segment
+from queue_worker.rehearse import Segment
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class Opening:
         return self.arrivals_end + self.drain_seconds
 
     def segments(self) -> tuple[Segment, ...]:
-        """The same curve for the simulator (`gateway.rehearse`)."""
+        """The same curve for the simulator (`queue_worker.rehearse`)."""
         pre, spike, tail = self.counts
         out = []
         if self.prequeue_seconds:

@@ -11,9 +11,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-from gateway import rehearse
 from gateway.cli import main
 from loadtests.opening import Opening
+from queue_worker import rehearse
 from tests.browser.test_queue_page import SHOTS, chromium  # noqa: F401 - fixture
 from tests.processes import ROOT
 
