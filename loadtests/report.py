@@ -15,8 +15,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from gateway import lottery, rehearse
+from gateway import lottery
 from loadtests import measures, svg
+from queue_worker import rehearse
 
 VISITOR_KINDS = ("parent", "abandoner", "refresher", "tabhoarder")
 USER_KINDS = (*VISITOR_KINDS, "bot", "operator")  # one record per user Locust started
