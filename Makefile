@@ -26,6 +26,7 @@ demo: $(RUNTIME)
 
 test: $(STAMP)
 	bash scripts/test-services.sh
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -38,6 +39,7 @@ loadtest: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check gateway queue_worker backends loadtests bench tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .sluis
