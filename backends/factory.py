@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from backends.admission import AdmissionCodec
 from backends.base import Backend
@@ -13,29 +13,23 @@ from backends.handoff import HandoffBackend
 from backends.outcomes import Outcomes
 from backends.proxy import ProxyBackend
 
+if TYPE_CHECKING:
+    from backends.internal.settings import InternalSettings
 
-def backend_for(kind: str, internal_url: str | None, *, secret_keys: Sequence[str] = (),
-                admin_token: str | None = None, demo_data: bool | None = None) -> Backend:
-    """`internal` (in-process, or at SLUIS_INTERNAL_URL) or an upstream base URL to proxy to.
 
-    The in-process engine checks admissions with the gateway's own keys, so that keys
-    generated for the demo (not in the environment) work for both.
-    """
+def backend_for(kind: str, internal_url: str | None,
+                internal: InternalSettings | None = None) -> Backend:
+    """`internal` (in-process with the engine's settings `internal`, or at
+    SLUIS_INTERNAL_URL) or an upstream base URL to proxy to."""
     if kind == "internal":
         if internal_url:
             return ProxyBackend.to(internal_url)
+        if internal is None:
+            raise ValueError("the in-process booking engine needs its settings")
         from backends.inprocess import InProcessBackend
         from backends.internal.app import create_app
-        from backends.internal.settings import InternalSettings
 
-        env = dict(os.environ)
-        if not env.get("SLUIS_SECRET_KEYS", "").strip() and secret_keys:
-            env["SLUIS_SECRET_KEYS"] = ",".join(secret_keys)
-        if not env.get("SLUIS_ADMIN_TOKEN", "").strip() and admin_token:
-            env["SLUIS_ADMIN_TOKEN"] = admin_token
-        if demo_data is not None:
-            env["SLUIS_INTERNAL_DEMO_DATA"] = "true" if demo_data else "false"
-        return InProcessBackend(create_app(InternalSettings.from_env(env)))
+        return InProcessBackend(create_app(internal))
     if kind.startswith(("http://", "https://")):
         return ProxyBackend.to(kind)
     raise ValueError(f"SLUIS_BACKEND must be 'internal' or an http(s):// URL, got {kind!r}")
@@ -47,7 +41,7 @@ class RoomBackends:
 
     def __init__(self, rooms: Sequence[tuple[str, BackendConfig]], *, sluis_backend: str,
                  internal_url: str | None, secret_keys: Sequence[str],
-                 admin_token: str | None = None, given: Backend | None = None,
+                 internal: InternalSettings | None = None, given: Backend | None = None,
                  on_busy: Callable[[str], None] | None = None) -> None:
         self.outcomes = Outcomes()
         self.adapters: list[Backend] = []
@@ -63,8 +57,7 @@ class RoomBackends:
                 adapter = HandoffBackend(room, cfg, codec)
             else:
                 share = ("internal",) if cfg.kind == "internal" else cfg
-                adapter = shared.get(share) or self._build(cfg, internal_url, secret_keys,
-                                                           admin_token)
+                adapter = shared.get(share) or self._build(cfg, internal_url, internal)
                 shared[share] = adapter
             if all(adapter is not a for a in self.adapters):
                 self.adapters.append(adapter)
@@ -73,12 +66,11 @@ class RoomBackends:
                                          outcomes=self.outcomes, on_busy=on_busy)
 
     @staticmethod
-    def _build(cfg: BackendConfig, internal_url: str | None, secret_keys: Sequence[str],
-               admin_token: str | None) -> Backend:
+    def _build(cfg: BackendConfig, internal_url: str | None,
+               internal: InternalSettings | None) -> Backend:
         if cfg.kind == "proxy":
             return ProxyBackend(cfg)
-        return backend_for("internal", internal_url, secret_keys=secret_keys,
-                           admin_token=admin_token)
+        return backend_for("internal", internal_url, internal)
 
     async def startup(self) -> None:
         for adapter in self.adapters:

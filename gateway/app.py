@@ -104,7 +104,7 @@ def create_app(settings: Settings, backend: Backend | None = None,
     rooms = Rooms(settings.rooms, settings.backend)
     chosen = RoomBackends([(room.name, room.backend) for room in settings.rooms],
                           sluis_backend=settings.backend, internal_url=settings.internal_url,
-                          secret_keys=settings.secret_keys, admin_token=settings.admin_token,
+                          secret_keys=settings.secret_keys, internal=settings.internal,
                           given=backend, on_busy=metrics.backend_busy)
 
     @contextlib.asynccontextmanager

@@ -20,11 +20,14 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
     with redis_for(settings) as s:
         if args.workers > 1:
-            # Each uvicorn worker process builds its own app from the environment, and
-            # counts into shared files so that any of them answers a scrape for all.
+            # Each uvicorn worker process builds its own Settings and app from the
+            # environment it inherits (gateway.app.app_from_env): the Redis chosen here,
+            # and shared files to count into, so that any of them answers a scrape for all.
+            assert s.redis_url
             metrics_dir = s.data_dir / "metrics"
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
+            os.environ["SLUIS_REDIS_URL"] = s.redis_url
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
             from gateway.server import Limits, uvicorn_options
 
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unrecognized arguments: {' '.join(extras)}")
     logs.configure(os.environ.get("SLUIS_LOG_LEVEL", "INFO"))
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(demo=args.command == "demo")
     except (SettingsError, RoomSettingsError) as exc:
         # A mistake in the environment or the rooms file: every reason, no traceback.
         print(f"sluis: {exc}", file=sys.stderr)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import socket
 import time
 from typing import Any
@@ -24,12 +23,11 @@ log = logging.getLogger("sluis.demo")
 SITE_NAME = "Summer camps and swimming"
 
 
-def demo_room() -> RoomConfig:
+def demo_room(fixed: str | None = None) -> RoomConfig:
     """The demo's room: small numbers, so that a queue forms with a handful of browser
-    tabs, named as the site behind it is named."""
+    tabs, named as the site behind it is named (`fixed`: SLUIS_INTERNAL_SITE_NAME)."""
     from backends.internal.i18n import LANGUAGES, Catalogs
 
-    fixed = os.environ.get("SLUIS_INTERNAL_SITE_NAME", "").strip()
     catalogs = Catalogs()
     titles = tuple((lang, fixed or catalogs.translator(lang)(SITE_NAME)) for lang in LANGUAGES)
     return RoomConfig(
@@ -109,12 +107,14 @@ class DemoServer(uvicorn.Server):
 
 
 def run_demo(settings: Settings, host: str, port: int) -> int:
+    """`settings` as Settings.from_env(demo=True) reads them: the booking engine loads its
+    sample camps unless SLUIS_INTERNAL_DEMO_DATA says otherwise."""
     from gateway.app import create_app
     from gateway.server import redis_for, uvicorn_config
 
-    if not os.environ.get("SLUIS_CONFIG"):
-        settings = dataclasses.replace(settings, rooms=(demo_room(),))
-    os.environ.setdefault("SLUIS_INTERNAL_DEMO_DATA", "true")
+    if settings.rooms_file is None:
+        site_name = settings.internal.site_name if settings.internal else None
+        settings = dataclasses.replace(settings, rooms=(demo_room(site_name),))
     with redis_for(settings) as s:
         app: Any = create_app(s, worker=True)
         started = time.monotonic()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import resource
 import time
 import weakref
@@ -298,7 +297,6 @@ def redis_for(settings: Settings) -> Iterator[Settings]:
         yield replace(settings, redis_url=url)
         return
     with EmbeddedRedis(settings.data_dir / "redis") as server:
-        os.environ["SLUIS_REDIS_URL"] = server.url  # for uvicorn's worker processes
         yield replace(settings, redis_url=server.url)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from backends.internal.settings import default_database_url
+from backends.internal.settings import InternalSettings, default_database_url
 from gateway.notify import MailSettings, mail_from_env
 from gateway.roomfile import load_rooms
 from gateway.rooms import RoomConfig
@@ -113,6 +113,11 @@ class Settings:
     metrics_token: str | None = None
     # The SMTP server for e-mail to parents near the front (gateway/notify.py); None: none.
     mail: MailSettings | None = None
+    # SLUIS_CONFIG, where `rooms` came from; None: the one room `default`.
+    rooms_file: str | None = None
+    # The booking engine's settings when this process runs it for a room (in-process);
+    # None when every room proxies, or SLUIS_INTERNAL_URL names a separately run engine.
+    internal: InternalSettings | None = None
 
     @property
     def booking_database_url(self) -> str:
@@ -121,7 +126,10 @@ class Settings:
         return self.database_url or default_database_url(self.data_dir)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, demo: bool = False
+                 ) -> Settings:
+        """Every setting from `env` (default: the process's). `demo`: the booking engine
+        loads its sample camps unless SLUIS_INTERNAL_DEMO_DATA says otherwise."""
         env = os.environ if env is None else env
         data_dir = Path(env.get("SLUIS_DATA_DIR", ".sluis")).resolve()
         keys = _csv(env, "SLUIS_SECRET_KEYS")
@@ -139,9 +147,16 @@ class Settings:
             raise SettingsError("SLUIS_IPV6_PREFIX must be at most 128")
         if tick_ms > 1000:
             raise SettingsError("SLUIS_WORKER_TICK_MS must be at most 1000")
-        rooms = load_rooms(env.get("SLUIS_CONFIG", "").strip() or None, env)
+        rooms_file = env.get("SLUIS_CONFIG", "").strip() or None
+        rooms = load_rooms(rooms_file, env)
+        backend = env.get("SLUIS_BACKEND", "").strip() or "internal"
+        internal_url = env.get("SLUIS_INTERNAL_URL", "").strip() or None
         try:
             mail = mail_from_env(env, rooms)
+            internal = None
+            if internal_url is None and any(
+                    room.backend.resolved(backend).kind == "internal" for room in rooms):
+                internal = _internal(env, keys, admin, demo)
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
         return cls(
@@ -149,8 +164,8 @@ class Settings:
             data_dir=data_dir,
             secret_keys=keys,
             admin_token=admin,
-            backend=env.get("SLUIS_BACKEND", "").strip() or "internal",
-            internal_url=env.get("SLUIS_INTERNAL_URL", "").strip() or None,
+            backend=backend,
+            internal_url=internal_url,
             database_url=env.get("SLUIS_DATABASE_URL", "").strip() or None,
             port=_int(env, "SLUIS_PORT", 8000, minimum=1),
             joins_per_ip_per_minute=joins,
@@ -173,4 +188,17 @@ class Settings:
             metrics_networks=_networks(env, "SLUIS_METRICS_NETWORKS", LOCAL_NETWORKS),
             metrics_token=env.get("SLUIS_METRICS_TOKEN", "").strip() or None,
             mail=mail,
+            rooms_file=rooms_file,
+            internal=internal,
         )
+
+
+def _internal(env: Mapping[str, str], keys: tuple[str, ...], admin: str, demo: bool
+              ) -> InternalSettings:
+    """The in-process booking engine's settings: its own variables (SLUIS_INTERNAL_*,
+    SLUIS_DATABASE_URL...), with the gateway's signing keys and admin token, generated
+    ones included, so that both check the same admissions and the same token."""
+    given = {**env, "SLUIS_SECRET_KEYS": ",".join(keys), "SLUIS_ADMIN_TOKEN": admin}
+    if demo:
+        given.setdefault("SLUIS_INTERNAL_DEMO_DATA", "true")
+    return InternalSettings.from_env(given)
