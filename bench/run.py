@@ -356,7 +356,7 @@ def main() -> int:
 def engine_figures() -> dict[str, object]:
     """The internal booking engine's registrations per second at saturation, on SQLite
     and on a PostgreSQL server started here (Debian's packages; scripts/postgres.sh)."""
-    from backends.internal.bench import run_bench
+    from bench.booking import run_bench
 
     figures: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="sluis-bench-sqlite-") as d:

@@ -7,7 +7,7 @@ as the app answers. The requests go through the whole app (middleware, admission
 check, validation, the booking transaction), driven over ASGI in-process so that
 no HTTP client's cost is counted as the engine's.
 
-    python -m backends.internal.bench postgresql+asyncpg://user@host/db --clients 64
+    python -m bench.booking postgresql+asyncpg://user@host/db --clients 64
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from backends.internal.programme import ActivitySpec, SessionSpec, store
 from backends.internal.settings import InternalSettings
 from backends.internal.tables import registrations, sessions
 
-log = logging.getLogger("sluis.internal.bench")
+log = logging.getLogger("sluis.bench.booking")
 
 _KEYS = ("bench-key",)
 
@@ -233,7 +233,7 @@ def _letters(n: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m backends.internal.bench")
+    parser = argparse.ArgumentParser(prog="python -m bench.booking")
     parser.add_argument("database_url")
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--registrations", type=int, default=4000)
