@@ -1,22 +1,18 @@
 """A room's inventory source: where the number of places left comes from (no I/O).
 
-A room may name one in its `[rooms.<name>.inventory]` table: a JSON availability URL
-of the shop (polled by the leading worker), the internal booking engine's database, or
-a sold-out text seen in the shop's own answers. At 0 places left nobody more is let
-in and the people waiting are told so (state `sold_out`) instead of waiting for
-places that are gone.
+A room may name one in its `[rooms.<name>.inventory]` table (read in gateway/roomfile.py):
+a JSON availability URL of the shop (polled by the leading worker), the internal booking
+engine's database, or a sold-out text seen in the shop's own answers. At 0 places left
+nobody more is let in and the people waiting are told so (state `sold_out`) instead of
+waiting for places that are gone.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 SOURCES = ("url", "internal", "marker")
-LANGS = ("nl", "fr", "en", "de")
 Texts = tuple[tuple[str, str], ...]  # (language or "", text)
 
 # A figure holds this many polling intervals (and at least STALE_MIN_SECONDS): a shop
@@ -96,94 +92,3 @@ def _walk(node: Any, path: tuple[str, ...]) -> Any:
         yield from _walk(node[step], rest)
     elif isinstance(node, list) and step.isdigit() and int(step) < len(node):
         yield from _walk(node[int(step)], rest)
-
-
-def parse_inventory(room: str, table: Any, env: Mapping[str, str] | None = None
-                    ) -> tuple[InventoryConfig | None, dict[str, str]]:
-    """(the config or None when the room names no source, every reason a value is bad).
-    `env` (default: the process's) holds the secret that `authorization_env` names."""
-    if table is None:
-        return None, {}
-    where = f"{room}.inventory"
-    if not isinstance(table, Mapping):
-        return None, {where: "must be a table: [rooms.<name>.inventory]"}
-    reasons: dict[str, str] = {}
-    known = {"source", "url", "path", "interval_seconds", "timeout_seconds", "sessions",
-             "marker", "marker_hold_seconds", "waiting_list_url", "waiting_list_text",
-             "authorization_env"}
-    for key in table:
-        if key not in known:
-            reasons[f"{where}.{key}"] = f"unknown setting (use {', '.join(sorted(known))})"
-    source = table.get("source", "url" if "url" in table else None)
-    if source not in SOURCES:
-        reasons[f"{where}.source"] = f"must be one of {', '.join(SOURCES)}"
-    values: dict[str, Any] = {"source": source}
-    url = table.get("url")
-    if url is not None or source == "url":
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            reasons[f"{where}.url"] = "must be an http:// or https:// address"
-        else:
-            values["url"] = url
-    if "authorization_env" in table:
-        name = table["authorization_env"]
-        secret = (os.environ if env is None else env).get(name, "") if isinstance(
-            name, str) else ""
-        if not secret or any(c in secret for c in "\r\n"):
-            reasons[f"{where}.authorization_env"] = (
-                "names an unset environment variable (it holds the whole Authorization "
-                "header, e.g. \"Token abc123\")")
-        else:
-            values["authorization"] = secret
-    path = table.get("path", "")
-    if not isinstance(path, str) or (source == "url" and not path):
-        reasons[f"{where}.path"] = ("the member that holds the number of places left, "
-                                    "e.g. \"available\" or \"events.*.remaining\"")
-    else:
-        values["path"] = tuple(p for p in path.split(".") if p)
-    for key, low, high in (("interval_seconds", 0.5, 3600.0), ("timeout_seconds", 0.1, 60.0)):
-        if key in table:
-            v = table[key]
-            if isinstance(v, bool) or not isinstance(v, int | float) or not low <= v <= high:
-                reasons[f"{where}.{key}"] = f"must be a number between {low:g} and {high:g}"
-            else:
-                values[key] = float(v)
-    hold = table.get("marker_hold_seconds", 60)
-    if isinstance(hold, bool) or not isinstance(hold, int) or not 1 <= hold <= 86_400:
-        reasons[f"{where}.marker_hold_seconds"] = "must be a whole number between 1 and 86400"
-    else:
-        values["marker_hold_seconds"] = hold
-    sessions = table.get("sessions", [])
-    if not isinstance(sessions, list) or not all(
-            isinstance(s, int) and not isinstance(s, bool) for s in sessions):
-        reasons[f"{where}.sessions"] = "must be a list of booking session ids"
-    else:
-        values["sessions"] = tuple(sessions)
-    marker = table.get("marker")
-    if marker is not None:
-        if not isinstance(marker, str) or not marker.strip() or len(marker) > 200:
-            reasons[f"{where}.marker"] = "must be a text of 1 to 200 characters"
-        else:
-            values["marker"] = marker
-    if source == "marker" and "marker" not in values:
-        reasons.setdefault(f"{where}.marker", "a marker source needs the marker text")
-    link = table.get("waiting_list_url")
-    if link is not None:
-        parts = urlsplit(link) if isinstance(link, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or any(
-                c in link for c in "\"'<> \\`"):
-            reasons[f"{where}.waiting_list_url"] = "must be an http:// or https:// address"
-        else:
-            values["waiting_list_url"] = link
-    text = table.get("waiting_list_text")
-    if isinstance(text, str):
-        values["waiting_list_text"] = (("", text),)
-    elif isinstance(text, Mapping) and all(
-            k in LANGS and isinstance(v, str) for k, v in text.items()):
-        values["waiting_list_text"] = tuple(text.items())
-    elif text is not None:
-        reasons[f"{where}.waiting_list_text"] = (
-            "must be a text or a table of texts by language (nl, fr, en, de)")
-    if reasons:
-        return None, reasons
-    return InventoryConfig(**values), {}

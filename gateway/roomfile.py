@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from backends.config import DEFAULT, KINDS, BackendConfig, BreakerBounds
 from gateway.common.names import ROOM_PATTERN
 from gateway.http import HOST_NAME, RESERVED_PREFIX, path_readings
-from gateway.inventory import parse_inventory
+from gateway.inventory import SOURCES, InventoryConfig
 from gateway.notify import public_base
 from gateway.rooms import (
     LIVE_FIELDS,
@@ -36,7 +36,7 @@ from gateway.rooms import (
     RouteConfig,
     validate_changes,
 )
-from gateway.session_end import parse_end_rules
+from gateway.session_end import EndRules
 
 # Each bit doubles the work: 24 bits is about 16 million tries, some 15 s in a desktop
 # browser (docs/benchmarks.md); the upper bound only stops a typo from locking out everyone.
@@ -46,6 +46,7 @@ HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 # The texts a room may set, each one string or a table of them by language.
 TEXT_FIELDS = ("intro", "closed_text")
 COLOUR_FIELDS = ("accent_color", "background_color", "text_color")
+# The languages a room's texts may be given in.
 _LANGS = ("nl", "fr", "en", "de")
 
 MODES = ("queue", "passthrough", "queue_all")
@@ -64,8 +65,8 @@ _ADAPTIVE_FLOATS: dict[str, tuple[str, float, float]] = {
     "adaptive_decrease": ("decrease", 0.1, 0.99),
 }
 
-_BACKEND_FLOATS = {"connect_timeout_seconds": (0.1, 600.0), "read_timeout_seconds": (0.1, 3600.0),
-           "inflight_wait_seconds": (0.0, 60.0)}
+_BACKEND_FLOATS = {"connect_timeout_seconds": (0.1, 600.0),
+                   "read_timeout_seconds": (0.1, 3600.0), "inflight_wait_seconds": (0.0, 60.0)}
 _BACKEND_INTS = {"max_inflight": (1, 100_000), "handoff_ttl_seconds": (5, 3600)}
 _BACKEND_BOOLS = ("preserve_host", "rewrite_headers", "rewrite_bodies", "websockets")
 _BREAKER: dict[str, tuple[str, float, float]] = {
@@ -314,6 +315,112 @@ def parse_adaptive(name: str, table: Mapping[str, Any]
     if bounds.min_rate > bounds.max_rate:
         reasons[f"{name}.adaptive_min_rate"] = "must not be above adaptive_max_rate"
     return (AdaptiveBounds() if reasons else bounds), reasons
+
+
+def parse_end_rules(room: str, table: Mapping[str, Any]) -> tuple[EndRules, dict[str, str]]:
+    reasons: dict[str, str] = {}
+    paths = table.get("end_on_paths", [])
+    if not isinstance(paths, list) or not all(
+            isinstance(p, str) and p.startswith("/") and len(p) <= 500 for p in paths):
+        reasons[f"{room}.end_on_paths"] = "must be a list of path patterns starting with /"
+        paths = []
+    markers = table.get("end_on_markers", [])
+    if not isinstance(markers, list) or not all(
+            isinstance(m, str) and m.strip() and len(m) <= 200 for m in markers):
+        reasons[f"{room}.end_on_markers"] = "must be a list of texts of 1 to 200 characters"
+        markers = []
+    return EndRules.of(tuple(paths), tuple(markers)), reasons
+
+
+def parse_inventory(room: str, table: Any, env: Mapping[str, str] | None = None
+                    ) -> tuple[InventoryConfig | None, dict[str, str]]:
+    """(the config or None when the room names no source, every reason a value is bad).
+    `env` (default: the process's) holds the secret that `authorization_env` names."""
+    if table is None:
+        return None, {}
+    where = f"{room}.inventory"
+    if not isinstance(table, Mapping):
+        return None, {where: "must be a table: [rooms.<name>.inventory]"}
+    reasons: dict[str, str] = {}
+    known = {"source", "url", "path", "interval_seconds", "timeout_seconds", "sessions",
+             "marker", "marker_hold_seconds", "waiting_list_url", "waiting_list_text",
+             "authorization_env"}
+    for key in table:
+        if key not in known:
+            reasons[f"{where}.{key}"] = f"unknown setting (use {', '.join(sorted(known))})"
+    source = table.get("source", "url" if "url" in table else None)
+    if source not in SOURCES:
+        reasons[f"{where}.source"] = f"must be one of {', '.join(SOURCES)}"
+    values: dict[str, Any] = {"source": source}
+    url = table.get("url")
+    if url is not None or source == "url":
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            reasons[f"{where}.url"] = "must be an http:// or https:// address"
+        else:
+            values["url"] = url
+    if "authorization_env" in table:
+        name = table["authorization_env"]
+        secret = (os.environ if env is None else env).get(name, "") if isinstance(
+            name, str) else ""
+        if not secret or any(c in secret for c in "\r\n"):
+            reasons[f"{where}.authorization_env"] = (
+                "names an unset environment variable (it holds the whole Authorization "
+                "header, e.g. \"Token abc123\")")
+        else:
+            values["authorization"] = secret
+    path = table.get("path", "")
+    if not isinstance(path, str) or (source == "url" and not path):
+        reasons[f"{where}.path"] = ("the member that holds the number of places left, "
+                                    "e.g. \"available\" or \"events.*.remaining\"")
+    else:
+        values["path"] = tuple(p for p in path.split(".") if p)
+    for key, low, high in (("interval_seconds", 0.5, 3600.0), ("timeout_seconds", 0.1, 60.0)):
+        if key in table:
+            v = table[key]
+            if isinstance(v, bool) or not isinstance(v, int | float) or not low <= v <= high:
+                reasons[f"{where}.{key}"] = f"must be a number between {low:g} and {high:g}"
+            else:
+                values[key] = float(v)
+    hold = table.get("marker_hold_seconds", 60)
+    if isinstance(hold, bool) or not isinstance(hold, int) or not 1 <= hold <= 86_400:
+        reasons[f"{where}.marker_hold_seconds"] = "must be a whole number between 1 and 86400"
+    else:
+        values["marker_hold_seconds"] = hold
+    sessions = table.get("sessions", [])
+    if not isinstance(sessions, list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) for s in sessions):
+        reasons[f"{where}.sessions"] = "must be a list of booking session ids"
+    else:
+        values["sessions"] = tuple(sessions)
+    marker = table.get("marker")
+    if marker is not None:
+        if not isinstance(marker, str) or not marker.strip() or len(marker) > 200:
+            reasons[f"{where}.marker"] = "must be a text of 1 to 200 characters"
+        else:
+            values["marker"] = marker
+    if source == "marker" and "marker" not in values:
+        reasons.setdefault(f"{where}.marker", "a marker source needs the marker text")
+    link = table.get("waiting_list_url")
+    if link is not None:
+        parts = urlsplit(link) if isinstance(link, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or any(
+                c in link for c in "\"'<> \\`"):
+            reasons[f"{where}.waiting_list_url"] = "must be an http:// or https:// address"
+        else:
+            values["waiting_list_url"] = link
+    text = table.get("waiting_list_text")
+    if isinstance(text, str):
+        values["waiting_list_text"] = (("", text),)
+    elif isinstance(text, Mapping) and all(
+            k in _LANGS and isinstance(v, str) for k, v in text.items()):
+        values["waiting_list_text"] = tuple(text.items())
+    elif text is not None:
+        reasons[f"{where}.waiting_list_text"] = (
+            "must be a text or a table of texts by language (nl, fr, en, de)")
+    if reasons:
+        return None, reasons
+    return InventoryConfig(**values), {}
 
 
 def _address(url: object) -> SplitResult | None:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 # Answers whose bodies are searched for markers; others (images, downloads) are not.
 _TEXTUAL = (b"text/", b"application/json", b"application/xhtml", b"application/xml")
@@ -33,21 +31,6 @@ class EndRules:
 
     def ends_at(self, path: str) -> bool:
         return self.path_pattern is not None and self.path_pattern.match(path) is not None
-
-
-def parse_end_rules(room: str, table: Mapping[str, Any]) -> tuple[EndRules, dict[str, str]]:
-    reasons: dict[str, str] = {}
-    paths = table.get("end_on_paths", [])
-    if not isinstance(paths, list) or not all(
-            isinstance(p, str) and p.startswith("/") and len(p) <= 500 for p in paths):
-        reasons[f"{room}.end_on_paths"] = "must be a list of path patterns starting with /"
-        paths = []
-    markers = table.get("end_on_markers", [])
-    if not isinstance(markers, list) or not all(
-            isinstance(m, str) and m.strip() and len(m) <= 200 for m in markers):
-        reasons[f"{room}.end_on_markers"] = "must be a list of texts of 1 to 200 characters"
-        markers = []
-    return EndRules.of(tuple(paths), tuple(markers)), reasons
 
 
 def textual(content_type: bytes | None, encoding: bytes | None) -> bool:

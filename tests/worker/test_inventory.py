@@ -19,7 +19,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway import status as status_mod
-from gateway.inventory import InventoryConfig, parse_inventory, places_in
+from gateway.inventory import InventoryConfig, places_in
+from gateway.roomfile import parse_inventory
 from gateway.rooms import LiveSettings, RoomConfig
 from gateway.store import Code, Store
 from queue_worker.worker import Worker
