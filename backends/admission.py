@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, Signer, TimestampSigner
 from itsdangerous.encoding import base64_decode, base64_encode
 
+from gateway.common.memo import Memo
 from gateway.common.names import VISITOR_PATTERN
 
 ADMISSION_SALT = "sluis.admission"
@@ -99,7 +100,7 @@ class AdmissionCodec:
         )
         # token -> the admission its signature proves; expiry and room are checked on
         # every use, so the cache only spares the cryptography.
-        self._genuine: dict[str | bytes, Admission] = {}
+        self._genuine: Memo[str | bytes, Admission] = Memo(_CACHE_LIMIT)
 
     def issue(self, room: str, visitor: str, ttl_seconds: int, nonce: str | None = None) -> str:
         payload = f"{FORMAT_VERSION}:{room}:{visitor}:{int(ttl_seconds)}"
@@ -141,9 +142,7 @@ class AdmissionCodec:
         expires = issued + int(ttl_text)
         admission = Admission(room=tok_room, visitor=visitor, issued_at=issued,
                               expires_at=expires, nonce=nonce)
-        if len(self._genuine) >= _CACHE_LIMIT:
-            self._genuine.clear()
-        self._genuine[token] = admission
+        self._genuine.put(token, admission)
         if issued > current + MAX_CLOCK_SKEW_SECONDS or current >= expires:
             return None
         if room is not None and tok_room != room:

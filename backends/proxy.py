@@ -26,6 +26,7 @@ from backends.upstream import (
     send_request,
 )
 from backends.websocket import Target, relay
+from gateway.common.memo import Memo
 
 log = logging.getLogger("sluis.backend.proxy")
 
@@ -111,8 +112,8 @@ class ProxyBackend:
             {b"accept-encoding"} if config.rewrite_bodies else set()) | (
             {self.secret[0]} if self.secret else set()) | (
             {b"origin", b"referer"} if maps_origin else set())
-        self._rewritable: dict[bytes, bool] = {}
-        self._undecodable_told: dict[bytes, float] = {}
+        self._rewritable: Memo[bytes, bool] = Memo(_SEEN_LIMIT)
+        self._undecodable_told: Memo[bytes, float] = Memo(_SEEN_LIMIT)
 
     @classmethod
     def to(cls, upstream: str) -> ProxyBackend:
@@ -273,9 +274,7 @@ class ProxyBackend:
         now = time.monotonic()
         if now - self._undecodable_told.get(encoding, -_TELL_EVERY) < _TELL_EVERY:
             return
-        if len(self._undecodable_told) >= _SEEN_LIMIT:
-            self._undecodable_told.clear()
-        self._undecodable_told[encoding] = now
+        self._undecodable_told.put(encoding, now)
         log.warning("upstream answered in an encoding the proxy cannot decode; passed on "
                     "without rewriting", extra={"upstream": self.config.upstream,
                                                 "content_encoding": encoding.decode("latin-1"),
@@ -284,9 +283,7 @@ class ProxyBackend:
     def _is_rewritable(self, content_type: bytes) -> bool:
         known = self._rewritable.get(content_type)
         if known is None:
-            if len(self._rewritable) >= 256:
-                self._rewritable.clear()
-            known = self._rewritable[content_type] = rewritable(content_type)
+            known = self._rewritable.put(content_type, rewritable(content_type))
         return known
 
     async def _respond(self, conn: Connection, scope: Scope, host: bytes | None,
@@ -360,8 +357,8 @@ class ProxyBackend:
 # Header values seen again and again (every browser sends one of a few), parsed once;
 # short ones only, a few hundred at most.
 _SEEN_LIMIT = 256
-_named_seen: dict[tuple[bytes, frozenset[bytes]], frozenset[bytes]] = {}
-_decodable_seen: dict[bytes, bytes] = {}
+_named_seen: Memo[tuple[bytes, frozenset[bytes]], frozenset[bytes]] = Memo(_SEEN_LIMIT)
+_decodable_seen: Memo[bytes, bytes] = Memo(_SEEN_LIMIT)
 
 
 def _named(connection: bytes, known: frozenset[bytes]) -> frozenset[bytes]:
@@ -370,9 +367,7 @@ def _named(connection: bytes, known: frozenset[bytes]) -> frozenset[bytes]:
     if found is None:
         found = frozenset(t.strip().lower() for t in connection.split(b",")) - known
         if len(connection) <= _SEEN_LIMIT:
-            if len(_named_seen) >= _SEEN_LIMIT:
-                _named_seen.clear()
-            _named_seen[(connection, known)] = found
+            _named_seen.put((connection, known), found)
     return found
 
 
@@ -383,9 +378,7 @@ def _decodable(accept_encoding: bytes) -> bytes:
         found = b", ".join(e for e in (p.strip() for p in accept_encoding.split(b","))
                            if e.split(b";")[0].strip().lower() in ASKED) or b"identity"
         if len(accept_encoding) <= _SEEN_LIMIT:
-            if len(_decodable_seen) >= _SEEN_LIMIT:
-                _decodable_seen.clear()
-            _decodable_seen[accept_encoding] = found
+            _decodable_seen.put(accept_encoding, found)
     return found
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from gateway.common.memo import Memo
+
 DEFAULT_IPV6_PREFIX = 64
 # Distinct addresses remembered; past this the memo starts again (it only spares work).
 _MEMO_LIMIT = 65_536
@@ -38,14 +40,12 @@ class Networks:
         if not 1 <= ipv6_prefix <= 128:
             raise ValueError("an IPv6 prefix length is 1 to 128")
         self.ipv6_prefix = ipv6_prefix
-        self._memo: dict[str, str] = {}
+        self._memo: Memo[str, str] = Memo(_MEMO_LIMIT)
 
     def of(self, address: str) -> str:
         if ":" not in address:
             return address  # IPv4: the common case, without the memo
         net = self._memo.get(address)
         if net is None:
-            if len(self._memo) >= _MEMO_LIMIT:
-                self._memo.clear()
-            net = self._memo[address] = network_of(address, self.ipv6_prefix)
+            net = self._memo.put(address, network_of(address, self.ipv6_prefix))
         return net

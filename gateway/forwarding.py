@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from backends.guard import Relay
 from gateway import metrics
+from gateway.common.memo import Memo
 from gateway.http import Headers, clear_cookie
 from gateway.request_id import WithRequestId
 from gateway.session_end import Scanner, textual
@@ -28,7 +29,7 @@ _ADMISSION = ADMISSION_COOKIE.encode() + b"="
 _OWN = (VISITOR_COOKIE.encode() + b"=", _ADMISSION, EXIT_COOKIE.encode() + b"=")
 # A visitor sends the same Cookie header with every request: short ones are split once.
 _JAR_LIMIT = 1024
-_jars: dict[bytes, tuple[bytes | None, bytes | None]] = {}
+_jars: Memo[bytes, tuple[bytes | None, bytes | None]] = Memo(_JAR_LIMIT)
 
 
 def jar_for_backend(cookie: bytes) -> tuple[bytes | None, bytes | None]:
@@ -48,9 +49,7 @@ def jar_for_backend(cookie: bytes) -> tuple[bytes | None, bytes | None]:
                      .decode("latin-1").encode())
     result = (b";".join(kept).strip() if kept else None, found)
     if len(cookie) <= _JAR_LIMIT:
-        if len(_jars) >= _JAR_LIMIT:
-            _jars.clear()
-        _jars[cookie] = result
+        _jars.put(cookie, result)
     return result
 
 

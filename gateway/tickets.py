@@ -22,6 +22,7 @@ from backends.admission import (
     canonical,
 )
 from gateway import proof
+from gateway.common.memo import Memo
 from gateway.common.names import VISITOR_PATTERN
 
 VISITOR_SALT = "sluis.visitor"
@@ -48,7 +49,7 @@ class Tickets:
         # Key of the join proof-of-work challenges (gateway/proof.py), from the newest
         # signing key: a rotation changes every challenge, so a proof is asked again once.
         self.proof_key = proof.derive_key(raw[-1])
-        self._verified: dict[str, str] = {}
+        self._verified: Memo[str, str] = Memo(_CACHE_LIMIT)
         self._exit = CachedKeyTimestampSigner(raw, salt=EXIT_SALT,
                                               digest_method=hashlib.sha256)
 
@@ -68,7 +69,7 @@ class Tickets:
 
     def visitor_cookie(self, visitor: str) -> str:
         value = self._visitor.sign(visitor).decode("ascii")
-        self._remember(value, visitor)
+        self._verified.put(value, visitor)
         return value
 
     def visitor_from_cookie(self, value: str | None) -> str | None:
@@ -85,13 +86,7 @@ class Tickets:
             return None
         if not VISITOR_PATTERN.match(visitor):
             return None
-        self._remember(value, visitor)
-        return visitor
-
-    def _remember(self, value: str, visitor: str) -> None:
-        if len(self._verified) >= _CACHE_LIMIT:
-            self._verified.clear()
-        self._verified[value] = visitor
+        return self._verified.put(value, visitor)
 
     def admission_for(self, token: str | None, room: str, visitor: str | None,
                       now: float | None = None) -> Admission | None:

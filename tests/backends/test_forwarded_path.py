@@ -187,3 +187,20 @@ def test_a_visitor_cannot_name_the_admission_header_away() -> None:
     head = proxy._request_head(scope, b"GET")[0].decode().split("\r\n")
     assert "sluis-admission: tok" in head
     assert not any(line.startswith("x-private") for line in head)
+
+
+def test_the_forwarded_paths_memos_are_bounded_and_remember_short_keys_only() -> None:
+    from backends import proxy as proxy_module
+    from gateway import forwarding
+    from gateway.common.memo import Memo
+
+    short, long = b"site=1; sluis_admission=tok", b"site=1; " + b"x" * 2000
+    assert forwarding.jar_for_backend(short) == (b"site=1", b"tok")
+    assert forwarding.jar_for_backend(long) == (long, None)
+    assert short in forwarding._jars and long not in forwarding._jars
+    proxy_module._named(b"close, x-a", frozenset())
+    proxy_module._named(b"x-b, " * 100, frozenset())
+    assert (b"close, x-a", frozenset()) in proxy_module._named_seen
+    assert (b"x-b, " * 100, frozenset()) not in proxy_module._named_seen
+    for memo in (forwarding._jars, proxy_module._named_seen, proxy_module._decodable_seen):
+        assert isinstance(memo, Memo) and len(memo) <= memo.limit
