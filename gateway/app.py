@@ -1,4 +1,5 @@
-"""create_app(settings): the gate in front, Sluis's own routes behind /_sluis/, one lifespan."""
+"""create_app(settings): Sluis's own paths under /_sluis/ (one table), the gate in front
+of every other path, one lifespan."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,20 +19,29 @@ from backends.base import Backend
 from backends.factory import RoomBackends
 from backends.outcomes import Outcomes
 from gateway import lottery, metrics
+from gateway.answers import Answers
 from gateway.gate import Gate
-from gateway.http import behind_tls, canonical_path, oversized, parse_networks, respond_json
-from gateway.pages import Pages, security_headers
+from gateway.http import (
+    behind_tls,
+    canonical_path,
+    is_reserved,
+    oversized,
+    parse_networks,
+    respond_json,
+)
+from gateway.pages import PREFS_PATH, Pages, security_headers
 from gateway.request_id import REQUEST_ID, WithRequestId, new_request_id
 from gateway.routes import admin_api, dashboard, draw, health, notify
 from gateway.routes import metrics as metrics_route
-from gateway.routes.status import StatusRoute
+from gateway.routes.poll import Poll
+from gateway.routes.prefs import prefs
 from gateway.routing import Rooms
 from gateway.settings import Settings
 from gateway.sharing import Sharing
 from gateway.store import Store, StoreUnavailable
 from gateway.store.connect import client_from_url
 from gateway.tickets import Tickets
-from gateway.types import Receive, Scope, Send
+from gateway.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("sluis.app")
 
@@ -40,11 +50,14 @@ OUTCOMES_FLUSH_SECONDS = 1.0
 
 
 class SluisApp:
-    """The whole gateway as one ASGI app; `status` skips Starlette's routing on purpose."""
+    """The whole gateway as one ASGI app. Under /_sluis/ the table `own` names the paths
+    answered without Starlette's routing (the status poll is the hot path); every other
+    path of Sluis's own goes to `inner`, and every path outside /_sluis/ to the gate."""
 
-    def __init__(self, gate: Gate, status: StatusRoute, inner: Starlette) -> None:
+    def __init__(self, gate: Gate, own: Mapping[str, tuple[str, ASGIApp]],
+                 inner: Starlette) -> None:
         self.gate = gate
-        self.status = status
+        self.own = dict(own)  # path -> (route label of the request-time histogram, app)
         self.inner = inner
         self.state = inner.state
 
@@ -69,26 +82,56 @@ class SluisApp:
                     *security_headers(scope.get("scheme") == "https", beside_no_store=True),
                     (b"connection", b"close")])
                 return
-            path = scope["path"]
-            # (Dot segments and doubled slashes only take away: a path that names the
-            # status route in any spelling has "status" in it.)
-            if path == STATUS_PATH or ("status" in path and canonical_path(path) == STATUS_PATH):
-                route = "status"
-                await self.status(scope, receive, send)
-                return
-            await self.gate(scope, receive, send)
-            if not path.startswith("/_sluis/"):
+            raw = scope["path"]
+            path = canonical_path(raw)
+            if not is_reserved(path):
+                await self.gate(scope, receive, send)
                 route = metrics.gate_route()
+                return
+            if path is not raw:
+                scope = dict(scope, path=path)
+            own = self.own.get(path)
+            if own is None:
+                await self.inner(scope, receive, with_security_headers(scope, send))
+                return
+            route, app = own
+            await app(scope, receive, send)
         finally:
             metrics.request_answered(route, time.perf_counter() - started)
             metrics.request_ended(mark)
             REQUEST_ID.reset(token)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Lifespan and websockets (no request id)."""
-        if scope["type"] != "lifespan":
-            scope = behind_tls(scope, self.gate.trusted)
+        """Lifespan and websockets (no request id): a websocket under /_sluis/ goes to
+        `inner` (Sluis serves none), any other to the gate."""
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self.inner(scope, receive, send)
+            return
+        if kind != "websocket":
+            return
+        scope = behind_tls(scope, self.gate.trusted)
+        path = canonical_path(scope["path"])
+        if is_reserved(path):
+            await self.inner(dict(scope, path=path), receive,
+                             with_security_headers(scope, send))
+            return
         await self.gate(scope, receive, send)
+
+
+def with_security_headers(scope: Scope, send: Send) -> Send:
+    """Adds the security headers to an answer of Sluis's own that lacks them."""
+    guard = security_headers(scope.get("scheme") == "https")
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            present = {name.lower() for name, _ in message.get("headers", [])}
+            missing = [pair for pair in guard if pair[0] not in present]
+            if missing:
+                message = dict(message, headers=[*message.get("headers", []), *missing])
+        await send(message)
+
+    return sending
 
 
 def create_app(settings: Settings, backend: Backend | None = None,
@@ -159,11 +202,15 @@ def create_app(settings: Settings, backend: Backend | None = None,
     inner.state.rooms = rooms
     first = next(iter(chosen.by_room.values()))
     trusted = parse_networks(settings.trusted_proxies)
-    gate = Gate(store=store, tickets=tickets, rooms=rooms, backend=first, sluis=inner,
-                pages=Pages(), trusted_proxies=trusted,
-                renew_every=settings.renew_every_seconds, backends=chosen.by_room,
-                sharing=Sharing.for_settings(store, settings, trusted))
-    return SluisApp(gate, StatusRoute(store, tickets, rooms, trusted), inner)
+    answers = Answers(Pages())
+    gate = Gate(store=store, tickets=tickets, rooms=rooms, backend=first, answers=answers,
+                trusted_proxies=trusted, renew_every=settings.renew_every_seconds,
+                backends=chosen.by_room, sharing=Sharing.for_settings(store, settings, trusted))
+    own: dict[str, tuple[str, ASGIApp]] = {
+        STATUS_PATH: ("status", Poll(store, tickets, rooms, answers, trusted)),
+        PREFS_PATH: ("sluis", prefs),
+    }
+    return SluisApp(gate, own, inner)
 
 
 _gc_tuned = False

@@ -1,9 +1,10 @@
 """The gate: decides every request to the protected site.
 
 A valid admission for this room and this visitor → forwarded to the backend
-(join → wait → admitted → forwarded). Anything else → the visitor's place in the
-queue, answered in place as the queue page (or JSON). Nothing reaches the backend
-without an admission, whatever the method or the form of the path.
+(join → wait → admitted → forwarded). Anything else → the visit decides where the
+visitor stands (gateway/visit.py), answered in place as the queue page or JSON
+(gateway/answers.py). Nothing reaches the backend without an admission, whatever the
+method or the form of the path.
 """
 
 from __future__ import annotations
@@ -15,46 +16,35 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import orjson
-
 from backends.admission import Admission
-from gateway import metrics, proof
-from gateway import status as status_mod
+from gateway import metrics
+from gateway.answers import Answers, admission_cookie
+from gateway.common.memo import Memo
 from gateway.forwarding import ForwardedAnswer, jar_for_backend
 from gateway.http import (
-    NO_STORE,
     Headers,
     Network,
-    canonical_path,
     clear_cookie,
     client_address,
     cookies,
-    is_reserved,
-    respond,
-    respond_json,
     set_cookie,
     wants_json,
 )
-from gateway.i18n import language_of
-from gateway.pages import ARRIVING_REFRESH, PREFS_PATH, REFRESH_COOKIE, Pages, security_headers
 from gateway.rooms import RoomConfig
-from gateway.routes.prefs import prefs
 from gateway.routing import FreePasses, Refusal, Rooms, free_pass
 from gateway.sharing import Sharing
-from gateway.store import Code, Store, StoreUnavailable
+from gateway.store import Store, StoreUnavailable
 from gateway.tickets import (
     ADMISSION_COOKIE,
     EXIT_COOKIE,
     VISITOR_COOKIE,
     Tickets,
-    new_visitor_id,
 )
-from gateway.types import ASGIApp, Message, Receive, Scope, Send
+from gateway.types import ASGIApp, Receive, Scope, Send
+from gateway.visit import Admitted, visit
 
 log = logging.getLogger("sluis.gate")
 
-VISITOR_MAX_AGE = 86_400
-RETRY_AFTER_UNAVAILABLE = 5
 SESSION_END_HEADER = b"sluis-session"
 # How long a session end that found Redis away is tried again (a session lasts no longer).
 PENDING_END_SECONDS = 3600
@@ -62,6 +52,8 @@ ADMISSION_HEADER = b"sluis-admission"
 # Sessions that ended (seen here, or published by any process: Store.follow_ends),
 # remembered so that their admission cookies are refused at once, not at their renewal.
 ENDED_MEMORY = 100_000
+# Visitors whose session was slid forward lately (at most once per `renew_every` each).
+RENEWED_MEMORY = 100_000
 # Marks a request that holds its admission's place in flight already.
 SHARING_HELD = "sluis.sharing"
 
@@ -88,7 +80,7 @@ class Watch:
 
 class Gate:
     def __init__(self, *, store: Store, tickets: Tickets, rooms: Rooms, backend: ASGIApp,
-                 sluis: ASGIApp, pages: Pages, trusted_proxies: Sequence[Network],
+                 answers: Answers, trusted_proxies: Sequence[Network],
                  renew_every: int,
                  backends: Mapping[str, ASGIApp] | None = None,
                  sharing: Sharing | None = None) -> None:
@@ -98,38 +90,25 @@ class Gate:
         self.backend = backend
         # Each room's own backend (behind its in-flight cap); `backend` for any other.
         self.backends = dict(backends or {})
-        self._renewed: dict[tuple[str, str], float] = {}
-        self._ended: dict[tuple[str, str], float] = {}
+        self._renewed: Memo[tuple[str, str], float] = Memo(RENEWED_MEMORY)
+        self._ended: Memo[tuple[str, str], float] = Memo(ENDED_MEMORY)
         self._drained: dict[str, float] = {}  # room -> when all its sessions were ended
         # Sessions the site ended (here or published by any process), with when and the
         # path whose answer ended them: that page may still be read for the room's
         # exit_seconds without the exit cookie (pass_out), for an end found in the body.
-        self._exits: dict[tuple[str, str], tuple[float, str]] = {}
+        # Forgotten with the ends they belong to.
+        self._exits: Memo[tuple[str, str], tuple[float, str]] = Memo(ENDED_MEMORY)
         self._watch = {r.name: w for r in rooms.rooms if (w := Watch.of(r)) is not None}
         self._pending_ends: set[tuple[str, str]] = set()
         self._ending: asyncio.Task[None] | None = None
-        self.sluis = sluis
-        self.pages = pages
+        self.answers = answers
         self.trusted = trusted_proxies
         self.renew_every = renew_every
         self.free_passes = FreePasses(tickets)
         self.sharing = sharing  # an admission is one person's (gateway/sharing.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "lifespan":
-            await self.sluis(scope, receive, send)
-            return
-        if kind not in ("http", "websocket"):
-            return
-        path = canonical_path(scope["path"])
-        if is_reserved(path):
-            scope = dict(scope, path=path)
-            if path == PREFS_PATH and kind == "http":
-                await prefs(scope, receive, send)
-                return
-            await self.sluis(scope, receive, with_security_headers(scope, send))
-            return
+        """A request for the protected site (http or websocket; never a /_sluis/ path)."""
         room = self.rooms.for_scope(scope)
         if isinstance(room, Refusal):
             await room(scope, receive, send)  # a Host no room takes, an ambiguous path
@@ -149,7 +128,7 @@ class Gate:
         if admission is not None and visitor is not None:
             await self.admitted(scope, receive, send, room, visitor, admission, [])
             return
-        if kind == "websocket":
+        if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
         if visitor is not None and EXIT_COOKIE in jar and self._may_leave(
@@ -158,115 +137,24 @@ class Gate:
             return
         await self.wait(scope, receive, send, room, visitor)
 
-    # -- waiting ------------------------------------------------------------------
-
     async def wait(self, scope: Scope, receive: Receive, send: Send, room: RoomConfig,
                    visitor: str | None, extra: Headers | None = None) -> None:
-        """`extra`: headers for the answer (an ended admission's cleared cookie)."""
-        secure = scope.get("scheme") == "https"
+        """No admission: the visit decides (gateway/visit.py); let in at once, or the
+        queue page. `extra`: headers for the answer (an ended admission's cleared cookie)."""
         extra = [] if extra is None else extra
-        head_only = scope["method"] == "HEAD"
-        as_json = wants_json(scope["headers"])
-        guard = security_headers(secure, beside_no_store=True)
-        if visitor is None:
-            # A cookie now, a place when the browser brings it back: a client that
-            # drops cookies (a bot) gets a page on every request and never a place.
-            visitor = new_visitor_id()
-            extra.append((b"set-cookie", set_cookie(
-                VISITOR_COOKIE, self.tickets.visitor_cookie(visitor),
-                max_age=VISITOR_MAX_AGE, secure=secure)))
-            metrics.join_counted(room.name, "arriving")
-            await self.arriving(scope, send, room, visitor, as_json, head_only, extra)
-            return
-        address = client_address(scope.get("client"), scope["headers"], self.trusted)
-        try:
-            if room.join_proof_bits:
-                # A room with proof-of-work: a place only through the page's status
-                # call that carries the proof; here, only the place already held.
-                snap, place = await self.store.status(room.name, visitor)
-            else:
-                snap, place = await self.store.join(room.name, visitor, address,
-                                                    may_pass=room.route.may_pass_when_idle)
-        except StoreUnavailable:
-            metrics.REDIS_ERRORS.inc()
-            metrics.join_counted(room.name, "unavailable")
-            await self.unavailable(send, room, as_json, head_only, extra, scope)
-            return
-        if place.code == Code.NONE and not snap.settings.closed and room.join_proof_bits:
-            metrics.join_counted(room.name, "no_proof")
-            await self.arriving(scope, send, room, visitor, as_json, head_only, extra)
-            return
-        if place.code == Code.ADMITTED:
-            metrics.join_counted(room.name, "admitted")
-            seconds = snap.settings.first_window
-            token = self.tickets.admission.issue(room.name, visitor, seconds)
-            extra.append((b"set-cookie", set_cookie(
-                ADMISSION_COOKIE, token, max_age=seconds, secure=secure)))
+        address = client_address(scope.get("client"), scope["headers"], self.trusted) \
+            if visitor is not None else None
+        outcome = await visit(self.store, self.tickets, room, visitor, address, page=True)
+        if isinstance(outcome, Admitted):
+            # Let in now; no admission went along to `visit`, so its token is a new one.
+            token = outcome.token
+            assert token is not None and visitor is not None
+            extra.append(admission_cookie(token, outcome.seconds, scope.get("scheme") == "https"))
             admission = self.tickets.admission.check(token)
             assert admission is not None
             await self.admitted(scope, receive, send, room, visitor, admission, extra, token)
             return
-        if place.code == Code.LIMITED:
-            metrics.join_counted(room.name, "limited")
-            if as_json:
-                body = orjson.dumps(status_mod.too_many_joins(room.name))
-                top = [(b"content-type", b"application/json"), *NO_STORE, *guard]
-            else:
-                lang, refresh = page_choices(scope)
-                body = self.pages.limited(room, status_mod.LIMITED_RETRY, _self_url(scope),
-                                          lang, refresh)
-                top = self.pages.headers(room, lang, secure)
-            await respond(send, 429, body, [*top, status_mod.LIMITED_RETRY_HEADER, *extra],
-                          head_only)
-            return
-        metrics.join_counted(room.name, place.code.name.lower())
-        lang, refresh = page_choices(scope) if room.inventory or not as_json else ("nl", True)
-        st = status_mod.build(room.name, room.tz, snap, place, inventory=room.inventory,
-                              lang=lang)
-        if as_json:
-            await respond_json(send, 200, st.as_json(), [*guard, *extra], head_only)
-        else:
-            body = self.pages.queue(st, room, _self_url(scope), lang, refresh)
-            await respond(send, 200, body, [*self.pages.headers(room, lang, secure), *extra],
-                          head_only)
-
-    async def arriving(self, scope: Scope, send: Send, room: RoomConfig, visitor: str,
-                       as_json: bool, head_only: bool, extra: Headers) -> None:
-        """The answer without a place: the page (or JSON) that sends the cookie back at
-        once, with the visitor's proof-of-work challenge in a room that asks for one."""
-        secure = scope.get("scheme") == "https"
-        now_ms = int(time.time() * 1000)
-        bits = room.join_proof_bits
-        challenge = proof.challenge(self.tickets.proof_key, room.name, visitor) if bits else ""
-        if as_json:
-            body = status_mod.without_place(room.name, room.tz, now_ms, ARRIVING_REFRESH)
-            if bits:
-                body["proof"] = {"challenge": challenge, "bits": bits}
-            await respond_json(send, 200, body,
-                               [*security_headers(secure, beside_no_store=True), *extra],
-                               head_only)
-            return
-        lang, refresh = page_choices(scope)
-        page = self.pages.arriving(room, _self_url(scope), now_ms, lang, refresh,
-                                   challenge, bits)
-        await respond(send, 200, page, [*self.pages.headers(room, lang, secure), *extra],
-                      head_only)
-
-    async def unavailable(self, send: Send, room: RoomConfig, as_json: bool, head_only: bool,
-                          extra: Headers, scope: Scope) -> None:
-        retry = [(b"retry-after", str(RETRY_AFTER_UNAVAILABLE).encode())]
-        secure = scope.get("scheme") == "https"
-        if as_json:
-            await respond_json(send, 503, {
-                "room": room.name, "error": "unavailable", "keep_page_open": True,
-                "poll_after_seconds": RETRY_AFTER_UNAVAILABLE},
-                [*security_headers(secure, True), *retry, *extra], head_only)
-            return
-        lang, refresh = page_choices(scope)
-        body = self.pages.unavailable(room, RETRY_AFTER_UNAVAILABLE, _self_url(scope), lang,
-                                      refresh)
-        await respond(send, 503, body, [*self.pages.headers(room, lang, secure), *retry, *extra],
-                      head_only)
+        await self.answers.send(scope, send, room, outcome, wants_json(scope["headers"]), extra)
 
     # -- admitted -----------------------------------------------------------------
 
@@ -297,9 +185,7 @@ class Gate:
         last = self._renewed.get(key)
         if last is not None and now - last < self.renew_every:
             return False
-        if len(self._renewed) >= 100_000:
-            self._renewed.clear()
-        self._renewed[key] = now
+        self._renewed.put(key, now)
         return True
 
     async def forward(self, scope: Scope, receive: Receive, send: Send, room: RoomConfig,
@@ -334,8 +220,7 @@ class Gate:
                 return
             if seconds > 0:
                 token = self.tickets.admission.issue(room.name, visitor, seconds)
-                extra.append((b"set-cookie", set_cookie(
-                    ADMISSION_COOKIE, token, max_age=seconds, secure=secure)))
+                extra.append(admission_cookie(token, seconds, secure))
         scope = dict(scope, headers=_for_backend(scope["headers"], token))
         # One send layer counts the answer, handles `Sluis-Session: end` and adds `extra`
         # and the request id (gateway/forwarding.py).
@@ -371,13 +256,13 @@ class Gate:
     def _remember_end(self, room: str, visitor: str, path: str | None = None) -> None:
         """`path`: the site ended the session (not an expiry or a drain) with its answer
         to this path, which the visitor may still read (pass_out)."""
-        if len(self._ended) >= ENDED_MEMORY:
-            self._ended.clear()
-            self._exits.clear()
+        key = (room, visitor)
+        if len(self._ended) >= ENDED_MEMORY and key not in self._ended:
+            self._exits.clear()  # the ends are forgotten next (Memo.put), their exits now
         now = time.time()
-        self._ended[(room, visitor)] = now
+        self._ended.put(key, now)
         if path is not None:
-            self._exits[(room, visitor)] = (now, path)
+            self._exits.put(key, (now, path))
 
     def session_ended(self, room: str, visitor: str, path: str = "") -> None:
         """A session end published by any process (visitor "*": the room was drained;
@@ -462,35 +347,6 @@ class Gate:
             # Past this the sessions have expired on their own anyway.
             log.warning("session ends dropped", extra={"count": len(self._pending_ends)})
             self._pending_ends.clear()
-
-
-def page_choices(scope: Scope) -> tuple[str, bool]:
-    """The visitor's language and whether the page may refresh itself."""
-    jar = cookies(scope["headers"])
-    return language_of(scope["headers"], jar), jar.get(REFRESH_COOKIE) != "off"
-
-
-def with_security_headers(scope: Scope, send: Send) -> Send:
-    """Adds the security headers to an answer of Sluis's own that lacks them."""
-    guard = security_headers(scope.get("scheme") == "https")
-
-    async def sending(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            present = {k.lower() for k, _ in message.get("headers", [])}
-            missing = [h for h in guard if h[0] not in present]
-            if missing:
-                message = dict(message, headers=[*message.get("headers", []), *missing])
-        await send(message)
-
-    return sending
-
-
-def _self_url(scope: Scope) -> str:
-    query: bytes = scope.get("query_string", b"")
-    raw: bytes = scope.get("raw_path") or scope["path"].encode()
-    # One leading slash only: "//host/x" in a link would leave the site.
-    path = "/" + raw.decode("latin-1").lstrip("/")
-    return path + ("?" + query.decode("latin-1") if query else "")
 
 
 def _for_backend(headers: Headers, token: str | None) -> Headers:

@@ -24,7 +24,7 @@ from markupsafe import Markup, escape
 from gateway import i18n
 from gateway.http import HTML_TYPE, NO_STORE, Headers
 from gateway.rooms import RoomConfig, iso_from_ms
-from gateway.status import State, Status
+from gateway.standing import ARRIVING_POLL_SECONDS, Standing, State
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'{style}; "
        "img-src 'self' data:{img}; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -40,8 +40,8 @@ SECURE_HEADERS: Headers = [*SECURITY_HEADERS, HSTS]
 REFRESH_COOKIE = "sluis_refresh"
 PREFS_PATH = "/_sluis/prefs"
 DAY_SECONDS = 86_400
-# Seconds before a page without a place reloads itself without JS (with the cookie).
-ARRIVING_REFRESH = 1
+# A page without a place reloads itself without JS (with the cookie) after
+# ARRIVING_POLL_SECONDS; in a room with proof-of-work, which needs the script, only after:
 PROOF_REFRESH = 60
 
 _MARK = "\x00"
@@ -253,37 +253,37 @@ class Pages:
             sk = self._skeletons[key] = Skeleton(text)
         return sk
 
-    def queue(self, status: Status, room: RoomConfig, check_url: str, lang: str = "nl",
+    def queue(self, here: Standing, room: RoomConfig, check_url: str, lang: str = "nl",
               refresh: bool = True) -> bytes:
-        s = status
-        seconds = s.now_ms // 1000
+        """The queue page of a visitor who stands `here`."""
+        seconds = here.now_ms // 1000
         values: dict[str, object] = {
-            "check_url": check_url, "next": _quoted(check_url), "refresh": s.poll_after_seconds,
-            "updated_at": s.updated_at, "updated_clock": i18n.clock(seconds, lang, room.tz),
-            "now_ms": s.now_ms, "grace_min": max(1, s.grace_seconds // 60),
+            "check_url": check_url, "next": _quoted(check_url), "refresh": here.poll_after_seconds,
+            "updated_at": here.updated_at, "updated_clock": i18n.clock(seconds, lang, room.tz),
+            "now_ms": here.now_ms, "grace_min": max(1, here.grace_seconds // 60),
         }
-        shape: dict[str, Any] = {"state": s.state, "refresh_on": refresh, "ahead_kind": "",
-                                 "eta_kind": "", "far": False, "has_seed": s.seed is not None,
-                                 "has_hash": bool(s.seed_sha256), "arriving": False,
+        shape: dict[str, Any] = {"state": here.state, "refresh_on": refresh, "ahead_kind": "",
+                                 "eta_kind": "", "far": False, "has_seed": here.seed is not None,
+                                 "has_hash": bool(here.seed_sha256), "arriving": False,
                                  "proof_on": False, "places_on": False}
-        if s.places_left is not None:
-            values["places_left"] = s.places_left
-        if s.state in (State.QUEUED, State.PAUSED):
-            shape["places_on"] = s.places_left is not None
-            ahead = s.ahead or 0
-            kind, low, high = eta_shape(s.eta.low, s.eta.high)
+        if here.places_left is not None:
+            values["places_left"] = here.places_left
+        if here.state in (State.QUEUED, State.PAUSED):
+            shape["places_on"] = here.places_left is not None
+            ahead = here.ahead or 0
+            kind, low, high = eta_shape(here.eta.low, here.eta.high)
             shape.update(ahead_kind=ahead_shape(ahead), eta_kind=kind)
-            total = max(s.queue_length, s.position or 0)
-            values.update(position=s.position, ahead=ahead, total=total,
+            total = max(here.queue_length, here.position or 0)
+            values.update(position=here.position, ahead=ahead, total=total,
                           done=total - ahead, eta_low=low, eta_high=high,
-                          seed=s.seed or "", seed_sha256=s.seed_sha256 or "")
-        elif s.state is State.PREQUEUE:
-            opens_in = max(0, (s.opens_at_ms - s.now_ms) // 1000)
-            day, clock = i18n.day_and_time(s.opens_at_ms // 1000, lang, room.tz)
+                          seed=here.seed or "", seed_sha256=here.seed_sha256 or "")
+        elif here.state is State.PREQUEUE:
+            opens_in = max(0, (here.opens_at_ms - here.now_ms) // 1000)
+            day, clock = i18n.day_and_time(here.opens_at_ms // 1000, lang, room.tz)
             shape["far"] = opens_in >= DAY_SECONDS
-            values.update(opens_at=s.opens_at or "", opens_day=day, opens_time=clock,
-                          opens_ms=s.opens_at_ms, countdown=_countdown(opens_in),
-                          seed_sha256=s.seed_sha256 or "")
+            values.update(opens_at=here.opens_at or "", opens_day=day, opens_time=clock,
+                          opens_ms=here.opens_at_ms, countdown=_countdown(opens_in),
+                          seed_sha256=here.seed_sha256 or "")
         return self._skeleton("queue.html", room, lang, shape).fill(values)
 
     def arriving(self, room: RoomConfig, check_url: str, now_ms: int, lang: str = "nl",
@@ -295,7 +295,7 @@ class Pages:
         values: dict[str, object] = {
             "check_url": check_url, "next": _quoted(check_url),
             # Without scripting a room with proof-of-work cannot be joined: no fast loop.
-            "refresh": PROOF_REFRESH if proof_bits else ARRIVING_REFRESH,
+            "refresh": PROOF_REFRESH if proof_bits else ARRIVING_POLL_SECONDS,
             "proof": challenge, "proof_bits": proof_bits,
             "updated_at": iso_from_ms(now_ms, room.tz) or "",
             "updated_clock": i18n.clock(seconds, lang, room.tz), "now_ms": now_ms,

@@ -16,7 +16,7 @@ from gateway.i18n import choose_language
 from gateway.pages import Pages, eta_shape, look_of, safe_markdown
 from gateway.roomfile import load_rooms, parse_branding
 from gateway.rooms import Branding, RoomConfig, RoomSettingsError
-from gateway.status import State, Status
+from gateway.standing import Standing, State
 from gateway.store.embedded import free_port
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.helpers import arrive, gateway_client
@@ -98,7 +98,7 @@ def test_dates_are_told_in_brussels_time_in_each_language() -> None:
     pages = Pages()
     room = RoomConfig(name="default", title="Zomerkampen")
     opens = 1_803_456_000_000  # 2027-02-24T08:00:00Z: 09:00 in Brussels
-    st = Status(room="default", state=State.PREQUEUE, position=None, ahead=None,
+    st = Standing(room="default", state=State.PREQUEUE, position=None, ahead=None,
                 queue_length=0, eta=eta_mod.UNKNOWN, opens_at="2027-02-24T09:00:00+01:00",
                 poll_after_seconds=30, seed_sha256="ab" * 32, seed=None,
                 updated_at="2027-02-24T08:00:00+01:00", opens_at_ms=opens,
@@ -319,7 +319,7 @@ def test_eta_is_told_as_a_range_in_minutes_or_hours() -> None:
 def test_a_queue_page_costs_microseconds_once_its_shape_is_known() -> None:
     pages = Pages()
     room = RoomConfig(name="default", title="Zomerkampen")
-    st = Status(room="default", state=State.QUEUED, position=1234, ahead=1233,
+    st = Standing(room="default", state=State.QUEUED, position=1234, ahead=1233,
                 queue_length=2045, eta=eta_mod.Eta(600, 480, 900), opens_at=None,
                 poll_after_seconds=20, seed_sha256=None, seed=None,
                 updated_at="2027-03-01T09:03:12+01:00", opens_at_ms=0,

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway import status as status_mod
+from gateway import standing
 from gateway.inventory import InventoryConfig, places_in
 from gateway.roomfile import parse_inventory
 from gateway.rooms import LiveSettings, RoomConfig
@@ -102,8 +102,8 @@ async def test_admission_stops_at_zero_places_and_resumes_when_places_come_back(
         for v in ("a", "b", "c"):
             snap, place = await store.join(ROOM, v)
             assert place.code == Code.QUEUED
-            st = status_mod.build(ROOM, room.tz, snap, place, inventory=inventory)
-            assert st.state is status_mod.State.SOLD_OUT and st.as_json()["places_left"] == 0
+            st = standing.build(ROOM, room.tz, snap, place, inventory=inventory)
+            assert st.state is standing.State.SOLD_OUT and st.as_json()["places_left"] == 0
             assert st.position is not None  # the place is kept
         for _ in range(5):
             await worker.tick()

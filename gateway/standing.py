@@ -1,4 +1,5 @@
-"""The status answer of the contract, built from one store read (pure, no I/O)."""
+"""Where a visitor stands: the status JSON of the contract, built from one store read
+(pure, no I/O). gateway/visit.py decides, gateway/answers.py sends it."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def state_of(place: Place, snap: RoomSnapshot) -> State:
 
 
 @dataclass(frozen=True, slots=True)
-class Status:
+class Standing:
     room: str
     state: State
     position: int | None
@@ -88,8 +89,8 @@ class Status:
 
 def build(room: str, tz: ZoneInfo, snap: RoomSnapshot, place: Place,
           rng: random.Random | None = None, inventory: InventoryConfig | None = None,
-          lang: str = "nl") -> Status:
-    s = snap.settings
+          lang: str = "nl") -> Standing:
+    live = snap.settings
     state = state_of(place, snap)
     # Sold out keeps the place: when places come back, the line moves on from there.
     waiting = state in (State.QUEUED, State.PAUSED) or (
@@ -98,13 +99,14 @@ def build(room: str, tz: ZoneInfo, snap: RoomSnapshot, place: Place,
     ahead = position - 1 if position is not None else None
     estimate = eta_mod.UNKNOWN
     if state is State.QUEUED and ahead is not None:
-        estimate = eta_mod.estimate(ahead, s.rate_per_minute, snap.rate_measured,
-                                    snap.rate_low, snap.rate_high, s.max_active,
-                                    s.session_seconds, _turnover(snap, ahead + 1))
+        estimate = eta_mod.estimate(ahead, live.rate_per_minute, snap.rate_measured,
+                                    snap.rate_low, snap.rate_high, live.max_active,
+                                    live.session_seconds, _turnover(snap, ahead + 1))
     if state is State.QUEUED:
-        poll = eta_mod.poll_queued(estimate, ahead or 0, s.grace_seconds, rng)
+        poll = eta_mod.poll_queued(estimate, ahead or 0, live.grace_seconds, rng)
     elif state is State.PREQUEUE:
-        poll = eta_mod.poll_prequeue((s.opens_at_ms - snap.now_ms) / 1000, snap.prequeue_len, rng)
+        poll = eta_mod.poll_prequeue((live.opens_at_ms - snap.now_ms) / 1000, snap.prequeue_len,
+                                     rng)
     elif state is State.PAUSED:
         poll = eta_mod.poll_paused(rng)
     elif state is State.SOLD_OUT:
@@ -116,16 +118,16 @@ def build(room: str, tz: ZoneInfo, snap: RoomSnapshot, place: Place,
     if (snap.places_left is not None and state in (State.QUEUED, State.PAUSED)
             and snap.places_left < snap.waiting):
         poll = min(poll, SCARCE_POLL_SECONDS)
-    upcoming = s.opens_at_ms > snap.now_ms
-    return Status(
+    upcoming = live.opens_at_ms > snap.now_ms
+    return Standing(
         room=room, state=state, position=position, ahead=ahead,
         queue_length=snap.waiting, eta=estimate,
-        opens_at=iso_from_ms(s.opens_at_ms, tz) if upcoming else None,
+        opens_at=iso_from_ms(live.opens_at_ms, tz) if upcoming else None,
         poll_after_seconds=poll,
-        seed_sha256=snap.seed_sha256 if s.opens_at_ms else None,
-        seed=snap.seed if s.opens_at_ms and not upcoming else None,
+        seed_sha256=snap.seed_sha256 if live.opens_at_ms else None,
+        seed=snap.seed if live.opens_at_ms and not upcoming else None,
         updated_at=iso_from_ms(snap.now_ms, tz) or "",
-        opens_at_ms=s.opens_at_ms, now_ms=snap.now_ms, grace_seconds=s.grace_seconds,
+        opens_at_ms=live.opens_at_ms, now_ms=snap.now_ms, grace_seconds=live.grace_seconds,
         places_left=snap.places_left,
         waiting_list=(inventory.waiting_list(lang) if inventory is not None
                       and state is State.SOLD_OUT else None),
@@ -138,18 +140,25 @@ def _turnover(snap: RoomSnapshot, turns: int) -> eta_mod.Turnover | None:
     summary = snap.turnover
     if not summary:
         return None
-    s = snap.settings
+    live = snap.settings
     try:
         active = int(summary[:summary.index(";")])
     except ValueError:
         return None
-    if turns <= s.max_active - active:
+    if turns <= live.max_active - active:
         return None
-    return eta_mod.turnover_from(summary, now_ms=snap.now_ms, max_active=s.max_active,
-                                 session_seconds=s.session_seconds)
+    return eta_mod.turnover_from(summary, now_ms=snap.now_ms, max_active=live.max_active,
+                                 session_seconds=live.session_seconds)
 
 
-def without_place(room: str, tz: ZoneInfo, now_ms: int, poll_after: int = 10) -> dict[str, Any]:
+# The poll of an answer without a place: right after the cookie went out, the place comes
+# with the next request that brings it back; without a cookie, nothing is coming.
+ARRIVING_POLL_SECONDS = 1
+NO_PLACE_POLL_SECONDS = 10
+
+
+def without_place(room: str, tz: ZoneInfo, now_ms: int,
+                  poll_after: int = NO_PLACE_POLL_SECONDS) -> dict[str, Any]:
     """The answer for a request without a (valid) visitor cookie: no Redis needed. On the
     first answer of the queue page, which sets the cookie, `poll_after` is short: the
     place comes with the next request that brings the cookie back."""
@@ -161,14 +170,3 @@ def without_place(room: str, tz: ZoneInfo, now_ms: int, poll_after: int = 10) ->
         "updated_at": iso_from_ms(now_ms, tz),
         "places_left": None, "waiting_list": None,
     }
-
-
-# What a visitor over the per-address join limit is told to wait: the limit's window.
-LIMITED_RETRY = 60
-LIMITED_RETRY_HEADER = (b"retry-after", str(LIMITED_RETRY).encode())
-
-
-def too_many_joins(room: str) -> dict[str, Any]:
-    """The JSON answer (429) for an address over the per-address join limit."""
-    return {"room": room, "error": "too_many_joins", "retry_after_seconds": LIMITED_RETRY,
-            "poll_after_seconds": LIMITED_RETRY}
