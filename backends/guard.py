@@ -12,7 +12,7 @@ import collections
 import time
 from collections.abc import Callable
 
-from backends.base import Backend, Message, Receive, Scope, Send
+from backends.base import Backend, Receive, Relay, Scope, Send, is_forwarding
 from backends.outcomes import Outcomes
 from backends.proxy import calm_page
 
@@ -82,9 +82,10 @@ class Guarded:
                 self.on_busy(self.room)
             await _busy(scope, send)
             return
-        # The status for the breaker's count: from the caller's Relay when it passes one
-        # (the gate does), so that the answer goes through one layer, not two.
-        relay = send if isinstance(send, Relay) else Relay(send)
+        # The status for the breaker's count: from the caller's send when it keeps one
+        # (a ForwardingSend, as the gate's is), so that the answer goes through one
+        # layer, not two.
+        relay = send if is_forwarding(send) else Relay(send)
         started = time.perf_counter()
         try:
             await self.backend(scope, receive, relay)
@@ -92,21 +93,6 @@ class Guarded:
             self._release()
             if self.outcomes is not None:
                 self.outcomes.record(self.room, relay.status, time.perf_counter() - started)
-
-
-class Relay:
-    """A send that passes every message on and keeps the status of the answer."""
-
-    __slots__ = ("send", "status")
-
-    def __init__(self, send: Send) -> None:
-        self.send = send
-        self.status = 0
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-        await self.send(message)
 
 
 def _settle(fut: asyncio.Future[bool], value: bool) -> None:

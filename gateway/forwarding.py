@@ -3,19 +3,18 @@
 Every answer the backend gives is counted, loses the backend's `Sluis-Session` header
 (noting `end`), and gets the gate's own headers: a renewed or cleared admission cookie
 and the request id. Doing all of it here, and keeping the status for the in-flight
-guard's breaker count (backends.guard.Relay), leaves a single send layer on the
-forwarded path instead of one per concern.
+guard's breaker count (it is a backends.base.ForwardingSend), leaves a single send layer
+on the forwarded path instead of one per concern.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, Protocol, TypeGuard
 
-from backends.guard import Relay
 from gateway import metrics
 from gateway.common.memo import Memo
 from gateway.http import Headers, clear_cookie
-from gateway.request_id import WithRequestId
 from gateway.session_end import Scanner, textual
 from gateway.tickets import ADMISSION_COOKIE, EXIT_COOKIE, VISITOR_COOKIE
 from gateway.types import Message, Send
@@ -53,16 +52,33 @@ def jar_for_backend(cookie: bytes) -> tuple[bytes | None, bytes | None]:
     return result
 
 
-class ForwardedAnswer(Relay):
-    """The send Gate.forward gives the backend; `ended` after `Sluis-Session: end` (or
-    `end()`); `found` holds the indexes of the watched markers seen in the body."""
+class HeadersLayer(Protocol):
+    """A send layer that only adds `tail` to the answer's head and then calls `send`
+    (gateway.request_id.WithRequestId is one). It says so with the class attribute
+    `adds_headers = True`; the forwarded answer then adds those headers itself and calls
+    `send` directly, one layer less."""
 
-    __slots__ = ("ended", "exit", "extra", "ids", "room", "scanner", "secure", "tail")
+    adds_headers: Literal[True]
+    send: Send
+    tail: Headers
+
+
+def _adds_headers(send: Send) -> TypeGuard[HeadersLayer]:
+    return getattr(send, "adds_headers", False) is True
+
+
+class ForwardedAnswer:
+    """The send Gate.forward gives the backend, a backends.base.ForwardingSend (`status`);
+    `ended` after `Sluis-Session: end` (or `end()`); `found` holds the indexes of the
+    watched markers seen in the body."""
+
+    __slots__ = ("ended", "exit", "extra", "ids", "room", "scanner", "secure", "send",
+                 "status", "tail")
+    forwarding: Literal[True] = True
 
     def __init__(self, send: Send, room: str, extra: Headers, secure: bool) -> None:
-        # Relay's fields set here directly: this runs on every forwarded request.
-        if type(send) is WithRequestId:
-            # Its header is added here, and the server's own send is called directly.
+        if _adds_headers(send):
+            # Its headers are added here, and the send inside it is called directly.
             self.send = send.send
             self.ids = send.tail
             self.tail = [*extra, *send.tail] if extra else send.tail
@@ -138,3 +154,12 @@ class ForwardedAnswer(Relay):
         if self.ended:
             self._clear_admission()
         return out
+
+
+if TYPE_CHECKING:
+    from backends.base import ForwardingSend
+    from gateway.request_id import WithRequestId
+
+    def _declared(answer: ForwardedAnswer, ids: WithRequestId
+                  ) -> tuple[ForwardingSend, HeadersLayer]:
+        return answer, ids  # each has what its marker promises (checked by mypy)

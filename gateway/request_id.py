@@ -9,6 +9,7 @@ import itertools
 import logging
 import re
 import secrets
+from typing import Literal
 
 from gateway.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,11 +47,13 @@ def new_request_id(scope_headers: list[tuple[bytes, bytes]]) -> str:
 class WithRequestId:
     """The send of a request that has an id: `X-Request-Id` goes into the answer's head.
 
-    `send`, `header` and `tail` (the header in a list) are public so that a layer further
-    in that handles the head anyway (the gate's forwarded path) may add the header itself
-    and send straight on."""
+    A headers-only layer (`adds_headers`, gateway.forwarding.HeadersLayer): `send` and
+    `tail` (the header in a list) are public so that a layer further in that handles the
+    head anyway (the gate's forwarded path) may add the header itself and send straight
+    on."""
 
     __slots__ = ("header", "send", "tail")
+    adds_headers: Literal[True] = True
 
     def __init__(self, send: Send, rid: str) -> None:
         self.send = send

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import random
 
-from backends.base import Receive, Scope, Send
-from backends.guard import Guarded, Relay
+from backends.base import Receive, Relay, Scope, Send, is_forwarding
+from backends.guard import Guarded
 from backends.outcomes import Outcomes
 from backends.proxy import ProxyBackend
 from gateway import metrics
@@ -121,12 +121,32 @@ async def test_the_guard_counts_the_status_of_the_callers_relay_without_a_layer_
         return {"type": "http.request", "body": b""}
 
     relay = Relay(Sent())
+    answer = ForwardedAnswer(WithRequestId(Sent(), "req-2"), "kamp", [], False)
     await guarded({"type": "http", "method": "GET"}, receive, relay)
+    await guarded({"type": "http", "method": "GET"}, receive, answer)
     await guarded({"type": "http", "method": "GET"}, receive, Sent())
-    assert seen[0] is relay and isinstance(seen[1], Relay)
+    assert seen[0] is relay and seen[1] is answer and isinstance(seen[2], Relay)
     (_, _, fields), = outcomes.take()
-    assert fields["n"] == 2 and fields["err"] == 2
+    assert fields["n"] == 3 and fields["err"] == 3
     assert guarded.inflight == 0
+
+
+def test_sends_are_known_by_what_they_declare_not_by_their_class() -> None:
+    server = Sent()
+    assert is_forwarding(Relay(server)) and is_forwarding(ForwardedAnswer(server, "r", [], False))
+    assert not is_forwarding(server) and not is_forwarding(WithRequestId(server, "req-3"))
+
+    class OwnHeaders:  # any layer that only adds headers, declared as such
+        adds_headers = True
+
+        def __init__(self) -> None:
+            self.send, self.tail = server, [(b"x-own", b"1")]
+
+        async def __call__(self, message: Message) -> None:
+            raise AssertionError("folded into the forwarded answer, never called")
+
+    answer = ForwardedAnswer(OwnHeaders(), "r", [(b"x-gate", b"2")], False)
+    assert answer.send is server and answer.tail == [(b"x-gate", b"2"), (b"x-own", b"1")]
 
 
 def test_tallies_reach_the_metrics_when_flushed() -> None:
