@@ -80,6 +80,17 @@ BACKEND_KEYS = ("backend", "upstream", "cookie_domain", "public_url", "upstream_
                 *_BACKEND_FLOATS, *_BACKEND_INTS, *_BACKEND_BOOLS, *_BREAKER)
 
 
+def _whole_in(value: Any, low: int, high: int) -> bool:
+    """A whole number from low to high (TOML's true and false are not numbers here,
+    though Python counts them as ints)."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _number_in(value: Any, low: float, high: float) -> bool:
+    """A number, whole or not, from low to high (true and false are not numbers)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
+
+
 def _localized(where: str, value: Any, reasons: dict[str, str]) -> Localized:
     if value is None:
         return ()
@@ -196,13 +207,11 @@ def room_from_table(name: str, table: Mapping[str, Any], env: Mapping[str, str])
     reasons = {**reasons, **more, **most, **ending, **stock, **telling}
     proof_bits = table.get("join_proof_bits", 0)
     low, high = JOIN_PROOF_BITS
-    if isinstance(proof_bits, bool) or not isinstance(proof_bits, int) or not (
-            low <= proof_bits <= high):
+    if not _whole_in(proof_bits, low, high):
         reasons[f"{name}.join_proof_bits"] = (
             f"must be a whole number between {low} (off) and {high}")
     exit_seconds = table.get("exit_seconds", 120)
-    if isinstance(exit_seconds, bool) or not isinstance(exit_seconds, int) or not (
-            0 <= exit_seconds <= 3600):
+    if not _whole_in(exit_seconds, 0, 3600):
         reasons[f"{name}.exit_seconds"] = "must be a whole number between 0 (off) and 3600"
     if reasons:
         raise RoomSettingsError(reasons)
@@ -300,14 +309,14 @@ def parse_adaptive(name: str, table: Mapping[str, Any]
     for key, (attr, lo, hi) in _ADAPTIVE_INTS.items():
         if key in table:
             v = table[key]
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            if not _whole_in(v, lo, hi):
                 reasons[f"{name}.{key}"] = f"must be a whole number between {lo} and {hi}"
             else:
                 values[attr] = v
     for key, (attr, flo, fhi) in _ADAPTIVE_FLOATS.items():
         if key in table:
             v = table[key]
-            if isinstance(v, bool) or not isinstance(v, int | float) or not flo <= v <= fhi:
+            if not _number_in(v, flo, fhi):
                 reasons[f"{name}.{key}"] = f"must be a number between {flo} and {fhi}"
             else:
                 values[attr] = float(v)
@@ -378,12 +387,12 @@ def parse_inventory(room: str, table: Any, env: Mapping[str, str] | None = None
     for key, low, high in (("interval_seconds", 0.5, 3600.0), ("timeout_seconds", 0.1, 60.0)):
         if key in table:
             v = table[key]
-            if isinstance(v, bool) or not isinstance(v, int | float) or not low <= v <= high:
+            if not _number_in(v, low, high):
                 reasons[f"{where}.{key}"] = f"must be a number between {low:g} and {high:g}"
             else:
                 values[key] = float(v)
     hold = table.get("marker_hold_seconds", 60)
-    if isinstance(hold, bool) or not isinstance(hold, int) or not 1 <= hold <= 86_400:
+    if not _whole_in(hold, 1, 86_400):
         reasons[f"{where}.marker_hold_seconds"] = "must be a whole number between 1 and 86400"
     else:
         values["marker_hold_seconds"] = hold
@@ -464,14 +473,14 @@ def parse_backend(room: str, table: Mapping[str, Any], env: Mapping[str, str] | 
     for key, (low, high) in _BACKEND_FLOATS.items():
         if key in table:
             v = table[key]
-            if isinstance(v, bool) or not isinstance(v, int | float) or not low <= v <= high:
+            if not _number_in(v, low, high):
                 reasons[f"{room}.{key}"] = f"must be a number between {low} and {high}"
             else:
                 values[key] = float(v)
     for key, (lo, hi) in _BACKEND_INTS.items():
         if key in table:
             v = table[key]
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            if not _whole_in(v, lo, hi):
                 reasons[f"{room}.{key}"] = f"must be a whole number between {lo} and {hi}"
             else:
                 values[key] = v
@@ -501,9 +510,8 @@ def parse_backend(room: str, table: Mapping[str, Any], env: Mapping[str, str] | 
     for key, (name, least, most) in _BREAKER.items():
         if key in table:
             v = table[key]
-            wrong = (isinstance(v, bool) or not isinstance(v, int | float)
-                     or not least <= v <= most)
-            if wrong or (name != "error_rate" and not isinstance(v, int)):
+            if not _number_in(v, least, most) or (
+                    name != "error_rate" and not isinstance(v, int)):
                 reasons[f"{room}.{key}"] = f"must be between {least:g} and {most:g}"
             else:
                 breaker[name] = v
@@ -516,10 +524,10 @@ def parse_backend(room: str, table: Mapping[str, Any], env: Mapping[str, str] | 
 def _whole(name: str, key: str, table: Mapping[str, Any], default: int, low: int, high: int,
            reasons: dict[str, str]) -> int:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    if not _whole_in(value, low, high):
         reasons[f"{name}.{key}"] = f"must be a whole number between {low} and {high}"
         return default
-    return value
+    return int(value)
 
 
 def parse_notify(name: str, table: Mapping[str, Any]) -> tuple[NotifyConfig, dict[str, str]]:
