@@ -11,7 +11,8 @@ import bisect
 import collections
 import contextvars
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,6 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     generate_latest,
     multiprocess,
 )
@@ -36,21 +36,113 @@ from gateway.store.redis_store import WAIT_BUCKETS
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+
+class Tally(Collector):
+    """A histogram that the observing code counts in plain numbers (a bisect and two list
+    additions, no lock: `counts`), shown through prometheus_client's collector interface
+    with what a `Histogram` of the same name, labels and buckets shows: `_bucket`,
+    `_count`, `_sum` and `_created`. A labelled series shows once it has an observation.
+
+    With several gateway processes (PROMETHEUS_MULTIPROC_DIR) the numbers of each go to
+    the shared files at `flush`, as a counter per bucket (`<name>_tally{..., part}`, the
+    part a bucket's `le` or `sum`), and `from_parts` makes the histogram of them all."""
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float],
+                 labelnames: Sequence[str] = ()) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self.bounds = tuple(float(b) for b in buckets)  # ascending; +Inf after them
+        self.les = [*(str(b) for b in self.bounds), "+Inf"]
+        self._series: dict[tuple[str, ...], list[float]] = {}
+        self._created: dict[tuple[str, ...], float] = {}
+        self._flushed: dict[tuple[str, ...], list[float]] = {}
+        self._parts = Counter(f"{name}_tally", documentation, [*self.labelnames, "part"],
+                              registry=None)
+        if not self.labelnames:
+            self.counts()  # shown from the start, as an unlabelled Histogram is
+
+    def counts(self, *labels: str) -> list[float]:
+        """The list an observation is added to: a count per bucket (not cumulative, the
+        last one past every bound), then the sum of the values observed."""
+        series = self._series.get(labels)
+        if series is None:
+            if len(labels) != len(self.labelnames):
+                raise ValueError(f"{self.name} has the labels {self.labelnames}")
+            series = self._series[labels] = [0] * (len(self.les) + 1)
+            self._created[labels] = time.time()
+        return series
+
+    def observe(self, value: float, *labels: str) -> None:
+        series = self.counts(*labels)
+        series[bisect.bisect_left(self.bounds, value)] += 1
+        series[-1] += value
+
+    def _family(self, series: Iterable[tuple[tuple[str, ...], Sequence[float]]],
+                created: bool) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, numbers in series:
+            buckets, total = [], 0.0
+            for le, n in zip(self.les, numbers[:-1], strict=True):
+                total += n
+                buckets.append((le, total))
+            if labels and not total:
+                continue
+            family.add_metric(list(labels), buckets, numbers[-1])
+            if created:
+                named = dict(zip(self.labelnames, labels, strict=True))
+                family.add_sample(f"{self.name}_created", named, self._created[labels])
+        return family
+
+    def describe(self) -> Iterator[Metric]:
+        yield HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._family(self._series.items(), created=True)
+
+    def flush(self) -> None:
+        """What was counted since the last call, added to the shared files' counters."""
+        for labels, series in self._series.items():
+            done = self._flushed.get(labels)
+            if done is None:
+                done = self._flushed[labels] = [0] * len(series)
+            for i, n in enumerate(series):
+                if n != done[i]:
+                    part = self.les[i] if i < len(self.les) else "sum"
+                    self._parts.labels(*labels, part).inc(n - done[i])
+                    done[i] = n
+
+    def from_parts(self, parts: Metric | None) -> HistogramMetricFamily:
+        """The histogram of every process, from the counters that `flush` adds to (as the
+        shared files' collector reads them; None when none has been written yet)."""
+        series: dict[tuple[str, ...], list[float]] = {}
+        if not self.labelnames:
+            series[()] = [0.0] * (len(self.les) + 1)
+        where = {le: i for i, le in enumerate(self.les)} | {"sum": len(self.les)}
+        for sample in parts.samples if parts is not None else ():
+            i = where.get(sample.labels.get("part", ""))
+            if i is None or not sample.name.endswith("_total"):
+                continue
+            labels = tuple(sample.labels.get(name, "") for name in self.labelnames)
+            series.setdefault(labels, [0.0] * (len(self.les) + 1))[i] += sample.value
+        return self._family(series.items(), created=False)
+
+
 JOINS = Counter("sluis_joins", "Joins answered, by result", ["room", "result"], registry=REGISTRY)
 TOKEN_CHECKS = Counter("sluis_token_checks", "Admission cookies checked", ["result"],
                        registry=REGISTRY)
 BACKEND_REQUESTS = Counter("sluis_backend_requests", "Requests forwarded to the backend",
                            ["room", "code"], registry=REGISTRY)
-BACKEND_SECONDS = Histogram("sluis_backend_request_seconds", "Backend answer time",
-                            registry=REGISTRY,
-                            buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+BACKEND_SECONDS = Tally("sluis_backend_request_seconds", "Backend answer time",
+                        (.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+REGISTRY.register(BACKEND_SECONDS)
 # The gateway's own answer time, from the moment the app is called until it returns, by
 # the kind of answer: time spent in the kernel's queues or waiting for the event loop
 # before that is not in it (a client's figure includes it).
-REQUEST_SECONDS = Histogram("sluis_request_seconds", "Gateway answer time by route class",
-                            ["route"], registry=REGISTRY,
-                            buckets=(.001, .0025, .005, .01, .025, .05, .075, .1, .15, .2,
-                                     .25, .5, 1, 2.5, 5, 10))
+REQUEST_SECONDS = Tally("sluis_request_seconds", "Gateway answer time by route class",
+                        (.001, .0025, .005, .01, .025, .05, .075, .1, .15, .2, .25, .5, 1,
+                         2.5, 5, 10), ["route"])
+REGISTRY.register(REQUEST_SECONDS)
 # The route classes: status polls, the queue page (or its JSON) of a visitor not let
 # in, a request forwarded to the backend, and Sluis's own pages under /_sluis/.
 ROUTES = ("status", "queue_page", "forwarded", "sluis")
@@ -135,9 +227,25 @@ def exposition() -> bytes:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(SharedFiles())
     registry.register(ROOM_FIGURES)
     return generate_latest(registry)
+
+
+class SharedFiles(Collector):
+    """The per-process figures of every gateway process, from the shared files, with the
+    tallied histograms made whole again (Tally.from_parts)."""
+
+    def collect(self) -> Iterator[Metric]:
+        files = multiprocess.MultiProcessCollector(None)  # type: ignore[no-untyped-call]
+        parts: dict[str, Metric] = {}
+        for metric in files.collect():  # type: ignore[no-untyped-call]
+            if metric.name in _TALLIES_BY_PARTS:
+                parts[metric.name] = metric
+            else:
+                yield metric
+        for name, tally in _TALLIES_BY_PARTS.items():
+            yield tally.from_parts(parts.get(name))
 
 
 _JOINS_BY: dict[tuple[str, str], Any] = {}
@@ -153,14 +261,12 @@ _answered: collections.Counter[tuple[str, int]] = collections.Counter()
 _token_results: collections.Counter[str] = collections.Counter()
 _inflight_now: dict[str, int] = {}
 _inflight_flushed: dict[str, int] = {}
-_SECONDS_BOUNDS: tuple[float, ...] = tuple(BACKEND_SECONDS._upper_bounds)
-_seconds_counts = [0] * len(_SECONDS_BOUNDS)
-_seconds_sum = 0.0
-_REQUEST_BOUNDS: tuple[float, ...] = tuple(REQUEST_SECONDS._upper_bounds)
-# Per route class: a count per bucket (not cumulative), then the sum of seconds last.
-_request_tallies: dict[str, list[float]] = {
-    route: [0] * (len(_REQUEST_BOUNDS) + 1) for route in ROUTES}
-_REQUEST_BY: dict[str, Any] = {}
+# The histograms are Tallies: the lists their observations are added to, looked up once.
+_TALLIES_BY_PARTS = {f"{t.name}_tally": t for t in (BACKEND_SECONDS, REQUEST_SECONDS)}
+_SECONDS_BOUNDS = BACKEND_SECONDS.bounds
+_seconds = BACKEND_SECONDS.counts()
+_REQUEST_BOUNDS = REQUEST_SECONDS.bounds
+_request_tallies = {route: REQUEST_SECONDS.counts(route) for route in ROUTES}
 # Set by the forwarded path for the request in hand; cleared for each request as it
 # comes in (`request_started`), since requests of one task (a test client's, several on
 # one connection) share a context.
@@ -169,7 +275,7 @@ _FORWARDED: contextvars.ContextVar[bool] = contextvars.ContextVar("sluis_forward
 
 
 def request_answered(route: str, seconds: float) -> None:
-    """One sluis_request_seconds{route} observation (tallied; see `flush`)."""
+    """One sluis_request_seconds{route} observation."""
     tally = _request_tallies[route]
     tally[bisect.bisect_left(_REQUEST_BOUNDS, seconds)] += 1
     tally[-1] += seconds
@@ -201,12 +307,11 @@ def backend_started(room: str) -> None:
 
 
 def backend_finished(room: str, seconds: float) -> None:
-    """sluis_backend_inflight{room} - 1, and one sluis_backend_request_seconds observation
-    (tallied; see `flush`)."""
-    global _seconds_sum
+    """sluis_backend_inflight{room} - 1 (tallied; see `flush`), and one
+    sluis_backend_request_seconds observation."""
     _inflight_now[room] -= 1
-    _seconds_counts[bisect.bisect_left(_SECONDS_BOUNDS, seconds)] += 1
-    _seconds_sum += seconds
+    _seconds[bisect.bisect_left(_SECONDS_BOUNDS, seconds)] += 1
+    _seconds[-1] += seconds
 
 
 def token_checked(result: str) -> None:
@@ -215,8 +320,8 @@ def token_checked(result: str) -> None:
 
 
 def flush() -> None:
-    """Adds what the forwarded path tallied since the last call to the metrics."""
-    global _seconds_sum
+    """Adds what the forwarded path tallied since the last call to the metrics (and, with
+    several processes, the histograms' tallies to the shared files)."""
     if _answered:
         answered = dict(_answered)
         _answered.clear()
@@ -238,26 +343,9 @@ def flush() -> None:
         if _inflight_flushed.get(room) != now:
             _inflight_flushed[room] = now
             inflight(room).set(now)
-    if any(_seconds_counts):
-        # Histogram.observe would be called once per observation; the tallies go straight
-        # to the per-bucket (not cumulative) values and the sum that it keeps.
-        for i, n in enumerate(_seconds_counts):
-            if n:
-                BACKEND_SECONDS._buckets[i].inc(n)
-                _seconds_counts[i] = 0
-        BACKEND_SECONDS._sum.inc(_seconds_sum)
-        _seconds_sum = 0.0
-    for route, tally in _request_tallies.items():
-        if tally[-1] or any(tally[:-1]):
-            child = _REQUEST_BY.get(route)
-            if child is None:
-                child = _REQUEST_BY[route] = REQUEST_SECONDS.labels(route)
-            for i in range(len(tally) - 1):
-                if tally[i]:
-                    child._buckets[i].inc(tally[i])
-                    tally[i] = 0
-            child._sum.inc(tally[-1])
-            tally[-1] = 0
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        for tally in _TALLIES_BY_PARTS.values():
+            tally.flush()
 
 
 def inflight(room: str) -> Any:
