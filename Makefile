@@ -37,7 +37,7 @@ loadtest: $(STAMP)
 	$(BIN)/python -m loadtests.run $(if $(URL),--url $(URL)) $(LOADTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway queue_worker backends loadtests bench tests
+	$(BIN)/ruff check gateway queue_worker backends loadtests bench tests harness
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

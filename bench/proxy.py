@@ -13,15 +13,13 @@ where queueing does not hide it: p50 proxied minus p50 direct.
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from bench.run import ROOT, UVICORN, pinned_redis, serve, standalone, wrk
+from bench.run import BARE_APP, GATEWAY, bench_env, pinned, pinned_redis, standalone, wrk
 from gateway.tickets import Tickets
 
 KEY = "bench-proxy-key-0123456789abcdef"
@@ -38,31 +36,32 @@ def proxy_figures(rounds: int = 5, seconds: int = 5, conns: int = 64) -> dict[st
            f"sluis_admission={tickets.admission.issue(ROOM, VISITOR, 86_400)}")
     runs: dict[str, list[dict[str, float]]] = {}
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUIS_")}
-        env.update(PYTHONPATH=str(ROOT), SLUIS_REDIS_URL=redis_server.url,
-                   SLUIS_SECRET_KEYS=KEY, SLUIS_ADMIN_TOKEN=secrets.token_urlsafe(16),
-                   SLUIS_JOINS_PER_IP_PER_MINUTE="0", SLUIS_DATA_DIR=str(tmp),
-                   SLUIS_LOG_LEVEL="WARNING", SLUIS_RENEW_EVERY_SECONDS="86400",
-                   # One admission carries the whole load here, which the per-admission
-                   # limits would refuse; bench.run's pass-through measures them.
-                   SLUIS_INFLIGHT_PER_ADMISSION="0", SLUIS_REQUESTS_PER_ADMISSION_PER_MINUTE="0")
-        with serve([*UVICORN, "bench.bare_app:app"], "0", env, "/") as (upstream, _), \
-                serve([*UVICORN, "bench.bare_app:app"], "1", env, "/") as direct:
+        env = bench_env(redis_server.url, tmp, SLUIS_SECRET_KEYS=KEY,
+                        SLUIS_RENEW_EVERY_SECONDS="86400",
+                        # One admission carries the whole load here, which the
+                        # per-admission limits would refuse; bench.run's pass-through
+                        # measures them.
+                        SLUIS_INFLIGHT_PER_ADMISSION="0",
+                        SLUIS_REQUESTS_PER_ADMISSION_PER_MINUTE="0")
+        with pinned(BARE_APP, "0", env, "/", tmp / "upstream.log") as upstream_server, \
+                pinned(BARE_APP, "1", env, "/", tmp / "direct.log") as direct:
+            upstream = upstream_server.url
             rooms = tmp / "rooms.toml"
             rooms.write_text(f'[rooms.{ROOM}]\nbackend = "proxy"\nupstream = "{upstream}"\n'
                              "max_active = 1000000\nmax_inflight = 4096\n")
             env["SLUIS_CONFIG"] = str(rooms)
             env["SLUIS_BACKEND"] = upstream
-            with serve(["-m", "gateway.cli", "gateway"], "1", env, "/_sluis/livez") as gw:
+            with pinned(GATEWAY, "1", env, "/_sluis/livez", tmp / "gateway.log") as gw:
                 cases = {"direct": (direct, {}), "proxied": (gw, {"Cookie": jar})}
-                for (base, _pid), headers in cases.values():  # warm-up: connections, caches
-                    wrk(base + "/kampen", 1, conns, headers=headers)
+                for server, headers in cases.values():  # warm-up: connections, caches
+                    wrk(server.url + "/kampen", 1, conns, headers=headers)
                 for rnd in range(rounds):
                     order = list(cases) if rnd % 2 == 0 else list(reversed(cases))
                     for name in order:
-                        (base, pid), headers = cases[name]
-                        runs.setdefault(name, []).append(
-                            wrk(base + "/kampen", seconds, conns, headers=headers, pid=pid))
+                        server, headers = cases[name]
+                        base = server.url
+                        runs.setdefault(name, []).append(wrk(base + "/kampen", seconds, conns,
+                                                             headers=headers, pid=server.pid))
                         runs.setdefault(f"{name}_1conn", []).append(
                             wrk(base + "/kampen", max(1, seconds // 2), 1, headers=headers))
                     print(f"round {rnd + 1}/{rounds} done", file=sys.stderr, flush=True)

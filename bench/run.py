@@ -21,22 +21,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from gateway import lottery
+from gateway.common.net import free_port
 from gateway.rooms import LiveSettings, RoomConfig
 from gateway.store import Store
 from gateway.store.connect import client_from_url
-from gateway.store.embedded import EmbeddedRedis, free_port
+from gateway.store.embedded import EmbeddedRedis
 from gateway.tickets import Tickets, new_visitor_id
+from harness.cpu import cpu_seconds, taskset
+from harness.processes import ROOT, Served, serve
+from harness.sluis import sluis_env
 
-ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-key-0123456789abcdefgh"
 # Admitted visitors whose requests make up the pass-through run.
 ADMITTED = 500
@@ -45,17 +45,7 @@ FRESH_PER_SECOND = 15_000
 HERE = Path(__file__).resolve().parent
 
 
-def taskset(cpu: str) -> list[str]:
-    return ["taskset", "-c", cpu] if shutil.which("taskset") and os.cpu_count() != 1 else []
-
-
 _SCALE = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(url: str, seconds: int, conns: int, script: Path | None = None,
@@ -69,10 +59,10 @@ def wrk(url: str, seconds: int, conns: int, script: Path | None = None,
         cmd += ["-s", str(script)]
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]
-    cpu_before = cpu_seconds(pid) if pid else 0.0
+    cpu_before = cpu_seconds(pid, children=False) if pid else 0.0
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True,
                          env={**os.environ, **(env or {})}).stdout
-    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
+    cpu = cpu_seconds(pid, children=False) - cpu_before if pid else 0.0
     total = re.search(r"(\d+) requests in", out)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
@@ -94,32 +84,11 @@ def wrk(url: str, seconds: int, conns: int, script: Path | None = None,
     }
 
 
-def wait_up(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
-
-
-@contextmanager
-def serve(args: list[str], cpu: str, env: dict[str, str], probe: str
-          ) -> Iterator[tuple[str, int]]:
-    """A server pinned to `cpu`: its URL and process id (taskset execs, keeping the id)."""
-    port = free_port()
-    proc = subprocess.Popen([*taskset(cpu), sys.executable, *args, "--port", str(port)],
-                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_up(url + probe)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(15)
+def pinned(args: list[str], cpu: str, env: dict[str, str], probe: str, log: Path
+           ) -> AbstractContextManager[Served]:
+    """A server on `cpu` only, once `probe` answers (taskset execs: the process id stays
+    the server's, whose CPU time is measured)."""
+    return serve(args, env, log, probe, prefix=taskset(cpu))
 
 
 def pinned_redis(folder: Path) -> EmbeddedRedis:
@@ -150,6 +119,15 @@ def standalone(measure: Callable[[int, int, int], Mapping[str, Any]],
 
 UVICORN = ["-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
            "--log-level", "warning", "--no-proxy-headers", "--no-server-header"]
+BARE_APP = [*UVICORN, "bench.bare_app:app"]
+GATEWAY = ["-m", "gateway.cli", "gateway"]
+
+
+def bench_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """What a server of the benchmarks gets: sluis_env with KEY, warnings only."""
+    return sluis_env(redis_url, data_dir, SLUIS_SECRET_KEYS=KEY,
+                     SLUIS_ADMIN_TOKEN="bench-admin-token-0123456789",
+                     SLUIS_LOG_LEVEL="WARNING", **extra)
 
 
 async def fill(redis_url: str, room: str, n: int, prefix: str) -> list[str]:
@@ -264,21 +242,18 @@ def main() -> int:
                          "grace_seconds = 86400\n"
                          "[rooms.large]\npaused = true\nmax_active = 0\nrate_per_minute = 0\n"
                          "grace_seconds = 86400\n")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUIS_")}
-        env.update(PYTHONPATH=str(ROOT), SLUIS_REDIS_URL=url, SLUIS_SECRET_KEYS=KEY,
-                   SLUIS_ADMIN_TOKEN="bench-admin-token-0123456789",
-                   SLUIS_JOINS_PER_IP_PER_MINUTE="0", SLUIS_CONFIG=str(rooms),
-                   SLUIS_DATA_DIR=str(tmp), SLUIS_LOG_LEVEL="WARNING")
+        env = bench_env(url, tmp, SLUIS_CONFIG=str(rooms))
         runs: dict[str, list[dict[str, float]]] = {}
-        with serve([*UVICORN, "bench.bare_app:app"], "0", env, "/") as (upstream, _):
-            env["SLUIS_BACKEND"] = upstream
+        with pinned(BARE_APP, "0", env, "/", tmp / "upstream.log") as upstream:
+            env["SLUIS_BACKEND"] = upstream.url
             for rnd in range(args.rounds):
-                with serve([*UVICORN, "bench.bare_app:app"], "1", env, "/") as (bare, pid):
+                with pinned(BARE_APP, "1", env, "/", tmp / "bare.log") as server:
+                    bare, pid = server.url, server.pid
                     wrk(bare + "/ping", 1, args.conns)  # warm-up
                     runs.setdefault("bare", []).append(wrk(bare + "/ping", args.seconds,
                                                            args.conns, pid=pid))
-                with serve(["-m", "gateway.cli", "gateway"], "1", env,
-                           "/_sluis/livez") as (gw, pid):
+                with pinned(GATEWAY, "1", env, "/_sluis/livez", tmp / "gateway.log") as server:
+                    gw, pid = server.url, server.pid
                     small_env = {"SLUIS_BENCH_COOKIES": str(small_cookies)}
                     large_env = {"SLUIS_BENCH_COOKIES": str(large_cookies)}
                     status = HERE / "status.lua"

@@ -17,55 +17,30 @@ import asyncio
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from bench.run import (
+    BARE_APP,
+    GATEWAY,
     HERE,
-    KEY,
-    ROOT,
-    UVICORN,
+    bench_env,
     cookie_file,
-    cpu_seconds,
     fill,
+    pinned,
     pinned_redis,
-    serve,
     standalone,
     taskset,
-    wait_up,
     wrk,
 )
-from gateway.store.embedded import free_port
+from harness.cpu import cpu_seconds
+from harness.engines import haproxy
 
-HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 CASES = ("bare1", "gate1", "bare2", "gate2")
 SERVER_CPUS = ("1", "0")
-
-
-@contextmanager
-def haproxy(servers: list[str], tmp: Path) -> Iterator[tuple[str, int]]:
-    """HAProxy with deploy/haproxy/haproxy.cfg on CPU 0; its URL and process id."""
-    binary = shutil.which("haproxy")
-    if not binary:
-        raise SystemExit("bench.scale needs haproxy (apt-get install -y haproxy)")
-    port = free_port()
-    env = {**os.environ, "SLUIS_LB_BIND": f"127.0.0.1:{port}", "SLUIS_LB_SOURCE": "127.0.0.1",
-           "SLUIS_GATEWAY_1": servers[0], "SLUIS_GATEWAY_2": servers[-1]}
-    with open(tmp / "haproxy.log", "ab") as log:
-        proc = subprocess.Popen([*taskset("0"), binary, "-db", "-f", str(HAPROXY_CFG)], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_up(url + "/_sluis/livez")
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(15)
 
 
 def measure(url: str, seconds: int, conns: int, pids: dict[str, list[int]],
@@ -75,9 +50,11 @@ def measure(url: str, seconds: int, conns: int, pids: dict[str, list[int]],
     env = {"SLUIS_BENCH_COOKIES": str(cookies)} if cookies else None
     path = "/_sluis/status" if cookies else "/ping"
     wrk(url + path, 1, conns, script, env)  # warm-up: connections, caches, HAProxy's checks
-    before = {part: sum(cpu_seconds(p) for p in ids) for part, ids in pids.items()}
+    before = {part: sum(cpu_seconds(p, children=False) for p in ids)
+              for part, ids in pids.items()}
     result = wrk(url + path, seconds, conns, script, env)
-    after = {part: sum(cpu_seconds(p) for p in ids) for part, ids in pids.items()}
+    after = {part: sum(cpu_seconds(p, children=False) for p in ids)
+             for part, ids in pids.items()}
     total = result["rps"] * seconds
     for part in pids:
         result[f"{part}_us_per_request"] = (after[part] - before[part]) * 1e6 / max(total, 1)
@@ -99,28 +76,28 @@ def scale_figures(rounds: int = 3, seconds: int = 5, conns: int = 64,
         rooms = tmp / "rooms.toml"
         rooms.write_text("[rooms.small]\npaused = true\nmax_active = 0\nrate_per_minute = 0\n"
                          "grace_seconds = 86400\n")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUIS_")}
-        env.update(PYTHONPATH=str(ROOT), SLUIS_REDIS_URL=redis_server.url,
-                   SLUIS_SECRET_KEYS=KEY, SLUIS_ADMIN_TOKEN="bench-admin-token-0123456789",
-                   SLUIS_JOINS_PER_IP_PER_MINUTE="0", SLUIS_CONFIG=str(rooms),
-                   SLUIS_DATA_DIR=str(tmp), SLUIS_LOG_LEVEL="WARNING",
-                   SLUIS_TRUSTED_PROXIES="127.0.0.1", SLUIS_BACKEND="http://127.0.0.1:9")
+        env = bench_env(redis_server.url, tmp, SLUIS_CONFIG=str(rooms),
+                        SLUIS_TRUSTED_PROXIES="127.0.0.1", SLUIS_BACKEND="http://127.0.0.1:9")
+        balancer = shutil.which("haproxy")
+        if not balancer:
+            raise SystemExit("bench.scale needs haproxy (apt-get install -y haproxy)")
         for rnd in range(rounds):
             order = CASES if rnd % 2 == 0 else tuple(reversed(CASES))
             for case in order:
                 gate = case.startswith("gate")
                 count = int(case[-1])
-                args = (["-m", "gateway.cli", "gateway"] if gate
-                        else [*UVICORN, "bench.bare_app:app"])
-                probe = "/_sluis/livez" if gate else "/"
+                args, probe = (GATEWAY, "/_sluis/livez") if gate else (BARE_APP, "/")
                 with ExitStack() as stack:
-                    servers = [stack.enter_context(serve(args, SERVER_CPUS[i], env, probe))
-                               for i in range(count)]
-                    lb, lb_pid = stack.enter_context(haproxy(
-                        [url.removeprefix("http://") for url, _ in servers], tmp))
-                    pids = {"server": [pid for _, pid in servers], "haproxy": [lb_pid],
+                    servers = [stack.enter_context(pinned(
+                        args, SERVER_CPUS[i], env, probe, tmp / f"server{i}.log"))
+                        for i in range(count)]
+                    lb = stack.enter_context(haproxy(
+                        [server.address for server in servers], tmp / "haproxy.log",
+                        source="127.0.0.1", binary=balancer, prefix=taskset("0"),
+                        probe="/_sluis/livez"))
+                    pids = {"server": [server.pid for server in servers], "haproxy": [lb.pid],
                             "redis": [redis_pid]}
-                    runs[case].append(measure(lb, seconds, conns, pids,
+                    runs[case].append(measure(lb.url, seconds, conns, pids,
                                               cookies if gate else None))
             print(f"round {rnd + 1}/{rounds} done", file=sys.stderr, flush=True)
     finally:

@@ -7,15 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 import secrets
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,12 +20,19 @@ from typing import Any
 
 import httpx
 
-from gateway.store.embedded import EmbeddedRedis, free_port
+from gateway.common.net import free_port
+from gateway.store.embedded import EmbeddedRedis
 from gateway.tickets import ADMISSION_COOKIE, VISITOR_COOKIE, Tickets, new_visitor_id
+from harness.cpu import cpu_by_role, parse_cpus, pin
+from harness.processes import ROOT, serve, stop, wait_until
+from harness.sluis import sluis_env, worker
+
+# What loadtests.run takes from here: the processes' CPUs and CPU time (harness.cpu),
+# and the repository's root.
+__all__ = ["ROOT", "RoomPlan", "Sampler", "Stack", "cpu_by_role", "engine_places",
+           "local_stack", "metrics_text", "parse_cpus", "pin"]
 
 log = logging.getLogger("sluis.loadtest")
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,97 +65,6 @@ class Stack:
     roles: dict[int, str] = field(default_factory=dict)
 
 
-# -- processes: which CPUs they may use, and how much CPU they used --------------------
-
-
-def descendants(pid: int) -> list[int]:
-    """`pid` and every process below it (a gateway's uvicorn workers), from /proc."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return out
-
-
-def pin(pids: list[int], cpus: set[int], children: bool = True) -> None:
-    """Every thread of these processes (and of their children) onto `cpus` only."""
-    for pid in pids:
-        for p in (descendants(pid) if children else [pid]):
-            try:
-                threads = [int(t.name) for t in Path(f"/proc/{p}/task").iterdir()]
-            except OSError:
-                continue
-            for tid in threads:
-                try:
-                    os.sched_setaffinity(tid, cpus)
-                except OSError:
-                    pass
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of `pid` and its children so far (0 once gone)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for p in descendants(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        # utime, stime and the reaped children's cutime, cstime (fields 14-17).
-        total += sum(int(v) for v in fields[11:15]) / ticks
-    return total
-
-
-def cpu_by_role(roles: dict[int, str]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for pid, role in roles.items():
-        out[role] = out.get(role, 0.0) + cpu_seconds(pid)
-    return out
-
-
-def parse_cpus(text: str) -> set[int]:
-    """"0", "1", "0-1", "0,2-3" → the CPU numbers."""
-    cpus: set[int] = set()
-    for part in text.split(","):
-        first, _, last = part.strip().partition("-")
-        cpus.update(range(int(first), int(last or first) + 1))
-    return cpus
-
-
-def _start(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    fh = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-m", "gateway.cli", *args], env=env, cwd=ROOT,
-                            stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-
-def _wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url, timeout=1, trust_env=False).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
-        time.sleep(0.1)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @contextmanager
 def local_stack(folder: Path, plan: RoomPlan, gateway_workers: int = 2,
                 port: int | None = None, engine: str = "separate") -> Iterator[Stack]:
@@ -164,63 +77,52 @@ def local_stack(folder: Path, plan: RoomPlan, gateway_workers: int = 2,
     (folder / "rooms.toml").write_text(plan.toml(), encoding="utf-8")
     keys = (secrets.token_urlsafe(32),)
     token = secrets.token_urlsafe(24)
-    with EmbeddedRedis(folder / "redis") as redis:
-        engine_port = free_port()
-        gateway_port = port or free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUIS_")}
-        env.update({
-            "SLUIS_REDIS_URL": redis.url,
-            "SLUIS_DATA_DIR": str(folder),
-            "SLUIS_SECRET_KEYS": ",".join(keys),
-            "SLUIS_ADMIN_TOKEN": token,
-            "SLUIS_CONFIG": str(folder / "rooms.toml"),
-            "SLUIS_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'booking.sqlite3'}",
-            "SLUIS_INTERNAL_DEMO_DATA": "true",
-            # Locust sends each parent's own address; the per-address limit then applies
+    with EmbeddedRedis(folder / "redis") as redis, ExitStack() as running:
+        env = sluis_env(
+            redis.url, folder, SLUIS_SECRET_KEYS=",".join(keys), SLUIS_ADMIN_TOKEN=token,
+            SLUIS_CONFIG=str(folder / "rooms.toml"),
+            SLUIS_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'booking.sqlite3'}",
+            SLUIS_INTERNAL_DEMO_DATA="true",
+            # Locust sends each parent's own address; the per-address limits then apply
             # to the bots that share a few.
-            "SLUIS_TRUSTED_PROXIES": "127.0.0.1",
-            "SLUIS_LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(ROOT),
-        })
-        stack = Stack(url=f"http://127.0.0.1:{gateway_port}", admin_token=token,
-                      secret_keys=keys)
+            SLUIS_JOINS_PER_IP_PER_MINUTE=None, SLUIS_TRUSTED_PROXIES="127.0.0.1",
+            SLUIS_LOG_LEVEL="WARNING")
+        roles = {redis.process.pid: "redis"} if redis.process is not None else {}
+        processes: list[subprocess.Popen[bytes]] = []
         if engine == "separate":
+            engine_port = free_port()
             env["SLUIS_INTERNAL_URL"] = f"http://127.0.0.1:{engine_port}"
+            booking = running.enter_context(serve(
+                ["-m", "gateway.cli", "backend"], env, folder / "engine.log", "/healthz",
+                port=engine_port))
+            processes.append(booking.proc)
+            roles[booking.pid] = "engine"
         else:
             gateway_workers = 1
-        try:
-            if engine == "separate":
-                stack.processes.append(_start(["backend", "--port", str(engine_port)], env,
-                                              folder / "engine.log"))
-                _wait_http(f"http://127.0.0.1:{engine_port}/healthz")
-            stack.processes.append(_start(["worker"], env, folder / "worker.log"))
-            stack.processes.append(_start(["gateway", "--port", str(gateway_port),
-                                           "--workers", str(gateway_workers)], env,
-                                          folder / "gateway.log"))
-            _wait_http(stack.url + "/_sluis/readyz")
-            _wait_room(stack, plan.room)
-            if redis.process is not None:
-                stack.roles[redis.process.pid] = "redis"
-            for proc, role in zip(stack.processes, (["engine"] if engine == "separate" else [])
-                                  + ["worker", "gateway"], strict=True):
-                stack.roles[proc.pid] = role
-            yield stack
-        finally:
-            for proc in reversed(stack.processes):
-                _stop(proc)
+        admitting = worker(env, folder)
+        running.callback(stop, admitting)
+        processes.append(admitting)
+        roles[admitting.pid] = "worker"
+        gw = running.enter_context(serve(
+            ["-m", "gateway.cli", "gateway", "--workers", str(gateway_workers)], env,
+            folder / "gateway.log", "/_sluis/readyz", port=port))
+        processes.append(gw.proc)
+        roles[gw.pid] = "gateway"
+        stack = Stack(gw.url, token, keys, processes, roles)
+        _wait_room(stack, plan.room)
+        yield stack
 
 
 def _wait_room(stack: Stack, room: str, timeout: float = 20.0) -> None:
     """Until the worker has written the room's settings to Redis."""
-    deadline = time.monotonic() + timeout
     headers = {"authorization": f"Bearer {stack.admin_token}"}
-    while time.monotonic() < deadline:
+
+    def led() -> bool:
         r = httpx.get(f"{stack.url}/_sluis/admin/api/rooms/{room}", headers=headers,
                       trust_env=False)
-        if r.status_code == 200 and r.json().get("leader"):
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the worker did not take up the room")
+        return r.status_code == 200 and bool(r.json().get("leader"))
+
+    wait_until(led, timeout, "the worker taking up the room", every=0.2)
 
 
 class Sampler(threading.Thread):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from gateway.store.embedded import free_port
+from gateway.common.net import free_port
 from loadtests.stack import ROOT
 
 log = logging.getLogger("sluis.loadtest")

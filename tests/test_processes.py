@@ -15,7 +15,9 @@ from gateway.rooms import LiveSettings, RoomConfig
 from gateway.store import Store
 from gateway.store.connect import client_from_url
 from gateway.store.keys import room_keys
-from tests.processes import gateway, sluis_env, stop, upstream_site, worker
+from harness.processes import stop
+from harness.sluis import gateway, sluis_env, worker
+from tests.processes import upstream_site
 
 ROOM_TOML = """
 [rooms.zomerkampen]

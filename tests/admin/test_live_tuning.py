@@ -12,10 +12,11 @@ import pytest
 from gateway import lottery
 from gateway.rooms import LiveSettings, RoomConfig
 from gateway.store import Store
+from harness.processes import stop
+from harness.sluis import sluis_env, worker
 from queue_worker.worker import Worker
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.helpers import gateway_client
-from tests.processes import sluis_env, stop, worker
 
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 ROOM = "/_sluis/admin/api/rooms/default"

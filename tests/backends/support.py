@@ -2,57 +2,47 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gateway.store.embedded import free_port
 from gateway.tickets import Tickets
-from tests.processes import ROOT, sluis_env, start, stop, wait_http
+from harness.processes import python_env, serve, stop
+from harness.sluis import SECRET_KEY, sluis_env
+from harness.sluis import worker as worker_process
 
-KEY = "process-test-key-0123456789"  # what tests.processes.sluis_env gives the gateway
+KEY = SECRET_KEY  # what harness.sluis.sluis_env gives the gateway
 
 
 @contextmanager
 def platform(tmp: Path, **env: str) -> Iterator[str]:
     """The fake hosted platform (tests/fakeplatform) under uvicorn, on 127.0.0.1."""
-    port = free_port()
-    proc = start(["-m", "uvicorn", "--factory", "tests.fakeplatform.app:create_app",
-                  "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                 dict(os.environ, PYTHONPATH=str(ROOT), **env), tmp / "platform.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/_fake/stats")
-        yield url
-    finally:
-        stop(proc)
+    with serve(["-m", "uvicorn", "--factory", "tests.fakeplatform.app:create_app",
+                "--log-level", "warning", "--no-access-log"], python_env(**env),
+               tmp / "platform.log", "/_fake/stats") as served:
+        yield served.url
+
+
+def rooms_env(redis_url: str, tmp: Path, rooms: str, **extra: str) -> dict[str, str]:
+    """sluis_env with the rooms of the TOML text `rooms`, written to tmp/rooms.toml."""
+    config = tmp / "rooms.toml"
+    config.write_text(rooms)
+    return sluis_env(redis_url, tmp, SLUIS_CONFIG=str(config), **extra)
 
 
 @contextmanager
 def gateway(redis_url: str, tmp: Path, rooms: str, **extra: str
             ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A gateway process serving the rooms of the TOML text `rooms`."""
-    config = tmp / "rooms.toml"
-    config.write_text(rooms)
-    env = sluis_env(redis_url, tmp, SLUIS_CONFIG=str(config), **extra)
-    port = free_port()
-    proc = start(["-m", "gateway.cli", "gateway", "--port", str(port)], env, tmp / "gateway.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/_sluis/livez")
-        yield url, proc
-    finally:
-        stop(proc)
+    with serve(["-m", "gateway.cli", "gateway"], rooms_env(redis_url, tmp, rooms, **extra),
+               tmp / "gateway.log", "/_sluis/livez") as served:
+        yield served.url, served.proc
 
 
 @contextmanager
 def worker(redis_url: str, tmp: Path, rooms: str) -> Iterator[subprocess.Popen[bytes]]:
-    config = tmp / "rooms.toml"
-    config.write_text(rooms)
-    env = sluis_env(redis_url, tmp, SLUIS_CONFIG=str(config), SLUIS_WORKER_TICK_MS="100")
-    proc = start(["-m", "gateway.cli", "worker"], env, tmp / "worker.log")
+    proc = worker_process(rooms_env(redis_url, tmp, rooms, SLUIS_WORKER_TICK_MS="100"), tmp)
     try:
         yield proc
     finally:

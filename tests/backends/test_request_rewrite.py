@@ -22,10 +22,11 @@ from starlette.types import ASGIApp
 
 from backends.config import BackendConfig
 from backends.proxy import ProxyBackend
+from gateway.common.net import free_port
 from gateway.roomfile import parse_backend
-from gateway.store.embedded import EmbeddedRedis, free_port
+from gateway.store.embedded import EmbeddedRedis
+from harness.processes import ROOT, start, stop, wait_http
 from tests.backends.support import gateway
-from tests.processes import ROOT, start, stop, wait_http
 
 # The shop's canonical name, written into its pages whatever address it is reached at.
 CANONICAL = "https://winkel.stad.example"

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import stop
+from harness.sluis import gateway, sluis_env, worker
 from tests.browser.test_queue_page import (  # noqa: F401 - fixtures
     HERE,
     SHOTS,
     chromium,
     node_modules,
 )
-from tests.processes import gateway, sluis_env, stop, worker
 
 ROOMS_TOML = """
 [rooms.zomerkampen]

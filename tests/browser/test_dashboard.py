@@ -22,6 +22,8 @@ from gateway.rooms import RoomConfig
 from gateway.routes.dashboard import audit_rows
 from gateway.store import Store
 from gateway.store.connect import client_from_url
+from harness.processes import stop
+from harness.sluis import gateway, sluis_env, worker
 from tests.browser.test_queue_page import (  # noqa: F401 - fixtures
     ADMIN_TOKEN,
     HERE,
@@ -29,7 +31,7 @@ from tests.browser.test_queue_page import (  # noqa: F401 - fixtures
     chromium,
     node_modules,
 )
-from tests.processes import gateway, sluis_env, stop, upstream_site, worker
+from tests.processes import upstream_site
 
 ROOM = "zomerkampen"
 ROOMS_TOML = """

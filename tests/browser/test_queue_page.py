@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store.embedded import free_port
-from tests.processes import ROOT, gateway, sluis_env, stop, upstream_site, worker
+from gateway.common.net import free_port
+from harness.processes import ROOT, stop
+from harness.sluis import gateway, sluis_env, worker
+from tests.processes import upstream_site
 
 HERE = Path(__file__).resolve().parent
 SHOTS = ROOT / "artifacts" / "screenshots"

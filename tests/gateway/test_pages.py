@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from gateway import eta as eta_mod
+from gateway.common.net import free_port
 from gateway.i18n import choose_language
 from gateway.pages import Pages, eta_shape, look_of, safe_markdown
 from gateway.roomfile import load_rooms, parse_branding
 from gateway.rooms import Branding, RoomConfig, RoomSettingsError
 from gateway.standing import Standing, State
-from gateway.store.embedded import free_port
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.helpers import arrive, gateway_client
 

@@ -6,10 +6,10 @@ import asyncio
 import time
 
 from gateway.addresses import Networks
+from gateway.common.net import free_port
 from gateway.sharing import Limits, Sharing
 from gateway.store import Store
 from gateway.store.connect import client_from_url
-from gateway.store.embedded import free_port
 from gateway.store.keys import room_keys
 from gateway.types import Message, Scope
 

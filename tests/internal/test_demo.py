@@ -16,7 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.store.embedded import free_port
+from gateway.common.net import free_port
+from harness.processes import ROOT, start, stop
+from harness.sluis import sluis_env
 from tests.browser.test_queue_page import (  # noqa: F401 - fixtures
     ADMIN_TOKEN,
     HERE,
@@ -24,7 +26,6 @@ from tests.browser.test_queue_page import (  # noqa: F401 - fixtures
     chromium,
     node_modules,
 )
-from tests.processes import ROOT, sluis_env, start, stop
 
 pytestmark = pytest.mark.slow
 

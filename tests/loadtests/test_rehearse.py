@@ -12,10 +12,10 @@ from xml.etree import ElementTree
 import pytest
 
 from gateway.cli import main
+from harness.processes import ROOT
 from loadtests.opening import Opening
 from queue_worker import rehearse
 from tests.browser.test_queue_page import SHOTS, chromium  # noqa: F401 - fixture
-from tests.processes import ROOT
 
 
 def scenario(curve: str, **kw: object) -> rehearse.Scenario:

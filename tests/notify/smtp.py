@@ -19,7 +19,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from gateway.store.embedded import free_port
+from gateway.common.net import free_port
 
 LINK = re.compile(r"https?://\S+/_sluis/place\?t=\S+")
 

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gateway.store.embedded import free_port
+from gateway.common.net import free_port
+from harness.processes import start, stop, wait_http
+from harness.sluis import sluis_env, worker
 from tests.notify.smtp import Inbox
-from tests.processes import sluis_env, start, stop, upstream_site, wait_http, worker
+from tests.processes import upstream_site
 
 ADMIN_TOKEN = "notify-test-admin-token"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.common.net import free_port
 from gateway.links import Links
 from gateway.notify import MailSettings, Signup
 from gateway.rooms import Branding, NotifyConfig, RoomConfig
-from gateway.store.embedded import free_port
 from queue_worker.mailer import Letters, Mailer
 from tests.notify.smtp import self_signed, smtp_server
 

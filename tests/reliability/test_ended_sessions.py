@@ -11,9 +11,12 @@ from pathlib import Path
 
 import httpx
 
-from gateway.store.embedded import free_port
-from tests.processes import sluis_env, start, stop, upstream_site, wait_http, worker
-from tests.scale.engines import BALANCER_SOURCE, haproxy, wait_until
+from gateway.common.net import free_port
+from harness.engines import BALANCER_SOURCE, wait_until
+from harness.processes import start, stop, wait_http
+from harness.sluis import sluis_env, worker
+from tests.processes import upstream_site
+from tests.scale.engines import haproxy
 
 ROOM = "zomerkampen"
 ADMIN = {"authorization": "Bearer process-test-admin-token"}

@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.store.embedded import free_port
-from tests.processes import sluis_env, start, stop, wait_http
+from gateway.common.net import free_port
+from harness.processes import start, stop, wait_http
+from harness.sluis import sluis_env
 from tests.reliability.conftest import Figure
 from tests.reliability.support import JSON, while_moving
 

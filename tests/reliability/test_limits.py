@@ -20,10 +20,11 @@ from pathlib import Path
 
 import httpx
 
-from gateway.store.embedded import free_port
+from gateway.common.net import free_port
 from gateway.tickets import Tickets, new_visitor_id
+from harness.processes import ROOT, stop, wait_http
+from harness.sluis import sluis_env
 from tests.backends.support import KEY, rss_bytes
-from tests.processes import ROOT, sluis_env, stop, wait_http
 from tests.reliability.conftest import Figure
 from tests.reliability.support import SocketUpstream
 

@@ -15,11 +15,13 @@ import httpx
 import pytest
 
 from gateway.app import SluisApp
+from gateway.common.net import free_port
 from gateway.sharing import BURST_SHARE, WAITING_PER_PLACE
-from gateway.store.embedded import free_port
+from harness.processes import start, stop, wait_http
+from harness.sluis import sluis_env
 from tests.conftest import make_settings
 from tests.helpers import arrive, gateway_client
-from tests.processes import sluis_env, start, stop, upstream_site, wait_http
+from tests.processes import upstream_site
 from tests.reliability.conftest import Figure
 from tests.reliability.support import JSON, CountingUpstream, jar_header
 

@@ -16,10 +16,13 @@ import httpx
 import pytest
 import redis
 
-from gateway.store.embedded import free_port
+from gateway.common.net import free_port
 from gateway.store.keys import room_keys
-from tests.processes import sluis_env, start, stop, upstream_site, wait_http, worker
-from tests.scale.engines import BALANCER_SOURCE, haproxy
+from harness.engines import BALANCER_SOURCE
+from harness.processes import start, stop, wait_http
+from harness.sluis import sluis_env, worker
+from tests.processes import upstream_site
+from tests.scale.engines import haproxy
 from tests.scale.surge import run_surge
 
 ROOM = "zomerkampen"

@@ -11,8 +11,10 @@ import httpx
 import redis
 
 from gateway.store.keys import ROOMS_INDEX, room_keys
-from tests.processes import gateway, sluis_env, stop, upstream_site, worker
-from tests.scale.engines import redis_cluster
+from harness.engines import redis_cluster
+from harness.processes import stop
+from harness.sluis import gateway, sluis_env, worker
+from tests.processes import upstream_site
 
 ADMIN = {"authorization": "Bearer process-test-admin-token"}
 JSON = {"accept": "application/json"}

@@ -13,8 +13,10 @@ import pytest
 import redis
 
 from gateway.store.keys import room_keys
-from tests.processes import gateway, sluis_env, stop, upstream_site, worker
-from tests.scale.engines import redis_with_sentinel, wait_until
+from harness.engines import redis_with_sentinel, wait_until
+from harness.processes import stop
+from harness.sluis import gateway, sluis_env, worker
+from tests.processes import upstream_site
 from tests.scale.surge import run_surge
 
 ROOM = "zomerkampen"

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from gateway.store.embedded import free_port
-from tests.processes import ROOT, sluis_env, start, stop, wait_http
+from gateway.common.net import free_port
+from harness.processes import ROOT, start, stop, wait_http
+from harness.sluis import sluis_env
 from tests.surge_shop.shop.site import DATA_ENV
 
 ROOM = "tickets"

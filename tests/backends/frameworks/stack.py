@@ -17,8 +17,9 @@ from pathlib import Path
 
 import httpx
 
-from gateway.store.embedded import free_port
-from tests.processes import ROOT, gateway, sluis_env, start, stop, wait_http, worker
+from gateway.common.net import free_port
+from harness.processes import ROOT, start, stop, wait_http
+from harness.sluis import gateway, sluis_env, worker
 from tests.scale.engines import debian_tool
 
 USER = "alice"

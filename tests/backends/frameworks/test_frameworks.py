@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from harness.processes import ROOT
 from tests.backends.frameworks import text_answers
 from tests.backends.frameworks.stack import USER, Site, django_site, flask_site, sluis_in_front
-from tests.processes import ROOT
 
 HERE = Path(__file__).resolve().parent
 SHOTS = ROOT / "artifacts" / "screenshots"
