@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
@@ -112,8 +112,21 @@ def _db(text: str) -> int:
         raise RedisURLError(f"bad database number {text!r}") from None
 
 
-def client_from_url(url: str, timeout: float = 2.0, max_connections: int = 64) -> Client:
-    """An asyncio client that fails fast, so that visitors see the calm 503 at once."""
+# Connections one process keeps to one Redis server. Beyond them a call waits its turn
+# for a free one (at most the call's own timeout), rather than being refused.
+POOL_SIZE = 64
+
+
+def client_from_url(url: str, timeout: float = 2.0, max_connections: int = POOL_SIZE
+                    ) -> Client:
+    """An asyncio client that fails fast, so that visitors see the calm 503 at once.
+
+    For one server (`redis://`, `rediss://`, `unix://`) the pool of `max_connections`
+    blocks when every connection is in use, for at most `timeout` seconds: a burst of
+    concurrent calls (each event-loop iteration sends its own coalesced batch) queues
+    for a connection instead of failing. redis-py's default pool refuses the call past
+    the last connection at once ("Too many connections"), which the store reported as
+    Redis unavailable: the 503s of the 10,000-visitor rehearsal (docs/loadtest.md)."""
     connect_timeout = min(timeout, 1.0)
     scheme = url.partition("://")[0].lower()
     if scheme in SENTINEL_SCHEMES:
@@ -128,14 +141,16 @@ def client_from_url(url: str, timeout: float = 2.0, max_connections: int = 64) -
             # A moved slot or a failed-over master is found again on the next attempt.
             retry=Retry(NoBackoff(), 2),
         )
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=timeout,  # the longest a call waits for a free connection
         socket_timeout=timeout,
         socket_connect_timeout=connect_timeout,
         retry=Retry(NoBackoff(), 1),  # one reconnect: a pooled connection may predate a restart
-        max_connections=max_connections,
         health_check_interval=0,
     )
+    return Redis.from_pool(pool)
 
 
 def _sentinel_client(u: MultiHostURL, timeout: float, connect_timeout: float,
