@@ -35,7 +35,7 @@ from gateway.store.embedded import EmbeddedRedis
 from gateway.tickets import Tickets, new_visitor_id
 from harness.cpu import cpu_seconds, taskset
 from harness.processes import ROOT, Served, serve
-from harness.sluis import sluis_env
+from harness.sluis import GATEWAY, sluis_env
 
 KEY = "bench-key-0123456789abcdefgh"
 # Admitted visitors whose requests make up the pass-through run.
@@ -120,14 +120,14 @@ def standalone(measure: Callable[[int, int, int], Mapping[str, Any]],
 UVICORN = ["-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
            "--log-level", "warning", "--no-proxy-headers", "--no-server-header"]
 BARE_APP = [*UVICORN, "bench.bare_app:app"]
-GATEWAY = ["-m", "gateway.cli", "gateway"]
 
 
 def bench_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    """What a server of the benchmarks gets: sluis_env with KEY, warnings only."""
-    return sluis_env(redis_url, data_dir, SLUIS_SECRET_KEYS=KEY,
-                     SLUIS_ADMIN_TOKEN="bench-admin-token-0123456789",
-                     SLUIS_LOG_LEVEL="WARNING", **extra)
+    """What a server of the benchmarks gets: sluis_env with KEY (unless `extra` names
+    other keys), warnings only."""
+    return sluis_env(redis_url, data_dir, **{
+        "SLUIS_SECRET_KEYS": KEY, "SLUIS_ADMIN_TOKEN": "bench-admin-token-0123456789",
+        "SLUIS_LOG_LEVEL": "WARNING", **extra})
 
 
 async def fill(redis_url: str, room: str, n: int, prefix: str) -> list[str]:

@@ -117,10 +117,11 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: floa
 
 @dataclass(frozen=True, slots=True)
 class Served:
-    """A server process and where it answers."""
+    """A server process, where it answers, and its log."""
 
     url: str
     proc: subprocess.Popen[bytes]
+    log: Path | None = None
 
     @property
     def pid(self) -> int:
@@ -131,6 +132,22 @@ class Served:
         """host:port, as a balancer's configuration names a server."""
         return self.url.split("://", 1)[1]
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def wait(self, probe: str = "/", timeout: float = STARTUP_S) -> None:
+        """Until `probe` answers, as long as the process lives."""
+        wait_http(self.url + probe, timeout, proc=self.proc, log=self.log)
+
+
+def launch(args: Sequence[str], env: Mapping[str, str] | None, log: Path | None, *,
+           port: int | None = None, prefix: Sequence[str] = ()) -> Served:
+    """This Python with `args --port PORT` (a free port unless given), not waited for."""
+    port = port or free_port()
+    return Served(f"http://127.0.0.1:{port}",
+                  start([*args, "--port", str(port)], env, log, prefix=prefix), log)
+
 
 @contextmanager
 def serve(args: Sequence[str], env: Mapping[str, str] | None, log: Path | None,
@@ -138,11 +155,9 @@ def serve(args: Sequence[str], env: Mapping[str, str] | None, log: Path | None,
           timeout: float = STARTUP_S, stop_timeout: float = STOP_S) -> Iterator[Served]:
     """This Python with `args --port PORT` (a free port unless given), once `probe`
     answers; stopped on exit."""
-    port = port or free_port()
-    proc = start([*args, "--port", str(port)], env, log, prefix=prefix)
-    served = Served(f"http://127.0.0.1:{port}", proc)
+    served = launch(args, env, log, port=port, prefix=prefix)
     try:
-        wait_http(served.url + probe, timeout, proc=proc, log=log)
+        served.wait(probe, timeout)
         yield served
     finally:
-        stop(proc, timeout=stop_timeout)
+        stop(served.proc, timeout=stop_timeout)

@@ -25,7 +25,7 @@ from gateway.store.embedded import EmbeddedRedis
 from gateway.tickets import ADMISSION_COOKIE, VISITOR_COOKIE, Tickets, new_visitor_id
 from harness.cpu import cpu_by_role, parse_cpus, pin
 from harness.processes import ROOT, serve, stop, wait_until
-from harness.sluis import sluis_env, worker
+from harness.sluis import GATEWAY, sluis_env, worker
 
 # What loadtests.run takes from here: the processes' CPUs and CPU time (harness.cpu),
 # and the repository's root.
@@ -104,7 +104,7 @@ def local_stack(folder: Path, plan: RoomPlan, gateway_workers: int = 2,
         processes.append(admitting)
         roles[admitting.pid] = "worker"
         gw = running.enter_context(serve(
-            ["-m", "gateway.cli", "gateway", "--workers", str(gateway_workers)], env,
+            [*GATEWAY, "--workers", str(gateway_workers)], env,
             folder / "gateway.log", "/_sluis/readyz", port=port))
         processes.append(gw.proc)
         roles[gw.pid] = "gateway"

@@ -5,18 +5,13 @@ from 1 s after `Sluis-Session: end`, and 0 times from 1 s after a pause and drai
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
-from gateway.common.net import free_port
-from harness.engines import BALANCER_SOURCE, wait_until
-from harness.processes import start, stop, wait_http
-from harness.sluis import sluis_env, worker
-from tests.processes import upstream_site
-from tests.scale.engines import haproxy
+from harness.engines import wait_until
+from tests.scale.engines import balanced
 
 ROOM = "zomerkampen"
 ADMIN = {"authorization": "Bearer process-test-admin-token"}
@@ -30,23 +25,6 @@ session_seconds = 900
 # the end), spread over every way in.
 REPLAYS = 20
 EVERY = 0.5
-
-
-@contextmanager
-def two_gateways(env: dict[str, str], tmp: Path) -> Iterator[list[str]]:
-    procs, urls = [], []
-    try:
-        for i in range(2):
-            port = free_port()
-            procs.append(start(["-m", "gateway.cli", "gateway", "--port", str(port)], env,
-                               tmp / f"gateway{i}.log"))
-            urls.append(f"http://127.0.0.1:{port}")
-        for url in urls:
-            wait_http(url + "/_sluis/readyz")
-        yield urls
-    finally:
-        for proc in procs:
-            stop(proc)
 
 
 def admitted(client: httpx.Client, url: str) -> dict[str, str]:
@@ -76,17 +54,10 @@ def replay(pair: dict[str, str], ways: list[str]) -> int:
 
 def test_an_ended_or_drained_session_stops_passing_on_every_gateway(
         redis_url: str, tmp_path: Path) -> None:
-    config = tmp_path / "rooms.toml"
-    config.write_text(ROOMS_TOML)
     with ExitStack() as stack:
-        site = stack.enter_context(upstream_site(tmp_path))
-        env = sluis_env(redis_url, tmp_path, SLUIS_BACKEND=site, SLUIS_CONFIG=str(config),
-                        SLUIS_WORKER_TICK_MS="100", SLUIS_TRUSTED_PROXIES=BALANCER_SOURCE)
-        stack.callback(stop, worker(env, tmp_path, "worker"))
-        gws = stack.enter_context(two_gateways(env, tmp_path))
-        balancer = stack.enter_context(haproxy([u[len("http://"):] for u in gws],
-                                               tmp_path / "haproxy.log"))
-        ways = [gws[0], gws[1], balancer]
+        stacked = stack.enter_context(balanced(redis_url, tmp_path, ROOMS_TOML, workers=1))
+        gws = [g.url for g in stacked.gateways]
+        ways = [gws[0], gws[1], stacked.url]
         first, second = httpx.Client(timeout=10), httpx.Client(timeout=10)
         stack.callback(first.close)
         stack.callback(second.close)

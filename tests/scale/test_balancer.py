@@ -5,24 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
-from gateway.common.net import free_port
 from gateway.store.keys import room_keys
-from harness.engines import BALANCER_SOURCE
-from harness.processes import start, stop, wait_http
-from harness.sluis import sluis_env, worker
-from tests.processes import upstream_site
-from tests.scale.engines import haproxy
+from harness.processes import stop
+from harness.sluis import start_gateway, worker
+from tests.scale.engines import balanced
 from tests.scale.surge import run_surge
 
 ROOM = "zomerkampen"
@@ -37,41 +32,6 @@ session_seconds = 60
 # The surge ends when everyone went in or the line stops moving (tests/scale/surge.py),
 # within its own 300 s bound; this leaves room to start and stop the processes.
 SURGE_TIMEOUT = pytest.mark.timeout(480)
-STARTUP_S = 120.0  # a gateway process starting on a busy machine
-
-
-@contextmanager
-def gateways(env: dict[str, str], tmp: Path, count: int
-             ) -> Iterator[list[tuple[str, object]]]:
-    """`count` gateway processes; yields (host:port, process) for each."""
-    procs = []
-    try:
-        for i in range(count):
-            port = free_port()
-            proc = start(["-m", "gateway.cli", "gateway", "--port", str(port)], env,
-                         tmp / f"gateway{i}.log")
-            procs.append((f"127.0.0.1:{port}", proc))
-        for addr, proc in procs:
-            ready(addr, proc)
-        yield procs
-    finally:
-        for _, proc in procs:
-            stop(proc)  # type: ignore[arg-type]
-
-
-def ready(addr: str, proc: subprocess.Popen[bytes]) -> None:
-    """Until the gateway answers `readyz`: as long as it takes a busy machine to start
-    one, but not a moment longer than the process lives."""
-    started = time.monotonic()
-    while proc.poll() is None and time.monotonic() - started < STARTUP_S:
-        try:
-            wait_http(f"http://{addr}/_sluis/readyz", timeout=1.0)
-            return
-        except TimeoutError:
-            continue
-    raise AssertionError(f"the gateway on {addr} did not start (exit {proc.poll()})")
-
-
 class ActiveWatch:
     """Samples the room's live sessions straight from Redis, every few milliseconds."""
 
@@ -102,17 +62,9 @@ class ActiveWatch:
 @SURGE_TIMEOUT
 def test_surge_through_haproxy_survives_a_killed_gateway_and_leader(
         redis_url: str, tmp_path: Path) -> None:
-    config = tmp_path / "rooms.toml"
-    config.write_text(SURGE_TOML)
     with ExitStack() as stack:
-        upstream = stack.enter_context(upstream_site(tmp_path))
-        env = sluis_env(redis_url, tmp_path, SLUIS_BACKEND=upstream, SLUIS_CONFIG=str(config),
-                        SLUIS_WORKER_TICK_MS="100", SLUIS_TRUSTED_PROXIES=BALANCER_SOURCE)
-        workers = [worker(env, tmp_path, f"worker{i}") for i in range(2)]
-        for w in workers:
-            stack.callback(stop, w)
-        gws = stack.enter_context(gateways(env, tmp_path, 2))
-        url = stack.enter_context(haproxy([addr for addr, _ in gws], tmp_path / "haproxy.log"))
+        balancer = stack.enter_context(balanced(redis_url, tmp_path, SURGE_TOML))
+        url, gws, workers = balancer.url, balancer.gateways, balancer.workers
         watch = stack.enter_context(ActiveWatch(redis_url, ROOM))
         r = redis.Redis.from_url(redis_url)
         stack.callback(r.close)
@@ -120,7 +72,7 @@ def test_surge_through_haproxy_survives_a_killed_gateway_and_leader(
 
         async def chaos() -> None:
             await asyncio.sleep(2.0)
-            gws[0][1].send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
+            gws[0].proc.send_signal(signal.SIGKILL)
             killed["gateway"] = time.monotonic()
             await asyncio.sleep(1.5)
             leader = (r.get(room_keys(ROOM).leader) or b"").decode()
@@ -163,12 +115,9 @@ max_active = 0
 
 def test_the_visitor_address_comes_from_the_balancer_only_when_it_is_trusted(
         redis_url: str, tmp_path: Path) -> None:
-    config = tmp_path / "rooms.toml"
-    config.write_text(LIMIT_TOML)
-    env = sluis_env(redis_url, tmp_path, SLUIS_CONFIG=str(config),
-                    SLUIS_JOINS_PER_IP_PER_MINUTE="3", SLUIS_TRUSTED_PROXIES=BALANCER_SOURCE)
-    with gateways(env, tmp_path, 2) as gws, \
-            haproxy([addr for addr, _ in gws], tmp_path / "haproxy.log") as url:
+    with balanced(redis_url, tmp_path, LIMIT_TOML, workers=0,
+                  SLUIS_JOINS_PER_IP_PER_MINUTE="3") as balancer:
+        url, gws = balancer.url, balancer.gateways
 
         def joins(base: str, source: str, count: int) -> list[int]:
             codes = []
@@ -187,34 +136,24 @@ def test_the_visitor_address_comes_from_the_balancer_only_when_it_is_trusted(
         assert joins(url, "127.0.0.3", 5) == [200, 200, 200, 429, 429]
         assert joins(url, "127.0.0.4", 4) == [200, 200, 200, 429]
         # Straight to a gateway from an untrusted peer: its header is not believed either.
-        assert joins(f"http://{gws[0][0]}", "127.0.0.5", 4) == [200, 200, 200, 429]
+        assert joins(gws[0].url, "127.0.0.5", 4) == [200, 200, 200, 429]
 
 
 @SURGE_TIMEOUT
 def test_a_rolling_restart_of_gateways_and_workers_loses_no_request_and_no_place(
         redis_url: str, tmp_path: Path) -> None:
-    config = tmp_path / "rooms.toml"
-    config.write_text(SURGE_TOML)
-    with ExitStack() as stack:
-        upstream = stack.enter_context(upstream_site(tmp_path))
-        env = sluis_env(redis_url, tmp_path, SLUIS_BACKEND=upstream, SLUIS_CONFIG=str(config),
-                        SLUIS_WORKER_TICK_MS="100", SLUIS_TRUSTED_PROXIES=BALANCER_SOURCE)
-        workers = [worker(env, tmp_path, f"worker{i}") for i in range(2)]
-        stack.callback(lambda: [stop(w) for w in workers])
-        gws = stack.enter_context(gateways(env, tmp_path, 2))
-        url = stack.enter_context(haproxy([addr for addr, _ in gws], tmp_path / "haproxy.log"))
+    with balanced(redis_url, tmp_path, SURGE_TOML) as balancer:
+        url, env, gws, workers = balancer.url, balancer.env, balancer.gateways, balancer.workers
         restarted: list[str] = []
 
         async def roll() -> None:
             await asyncio.sleep(1.5)
-            for i, (addr, proc) in enumerate(list(gws)):
+            for i, old in enumerate(list(gws)):
                 # SIGTERM: requests in flight finish, new connections go to the other one.
-                await asyncio.to_thread(stop, proc)  # type: ignore[arg-type]
-                restarted.append(f"gateway{i}:{proc.returncode}")  # type: ignore[attr-defined]
-                fresh = start(["-m", "gateway.cli", "gateway", "--port", addr.split(":")[1]],
-                              env, tmp_path / f"gateway{i}.log")
-                gws[i] = (addr, fresh)
-                await asyncio.to_thread(ready, addr, fresh)
+                await asyncio.to_thread(stop, old.proc)
+                restarted.append(f"gateway{i}:{old.proc.returncode}")
+                gws[i] = start_gateway(env, tmp_path / f"gateway{i}.log", port=old.port)
+                await asyncio.to_thread(gws[i].wait, "/_sluis/readyz")
                 await asyncio.sleep(1.0)  # HAProxy sees it up again (rise 2 × 500 ms)
             for i, w in enumerate(list(workers)):
                 await asyncio.to_thread(stop, w)

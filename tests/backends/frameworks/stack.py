@@ -9,16 +9,13 @@ import os
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from gateway.common.net import free_port
-from harness.processes import ROOT, start, stop, wait_http
+from harness.processes import ROOT, serve, spawn, stop, wait_http
 from harness.sluis import gateway, sluis_env, worker
 from tests.scale.engines import debian_tool
 
@@ -54,32 +51,20 @@ def django_site(tmp: Path, tls: bool) -> Iterator[Site]:
          "from tests.backends.frameworks.django_site import prepare; prepare()"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert prepare.returncode == 0, prepare.stdout + prepare.stderr
-    port = free_port()
-    proc = start(["-m", "uvicorn", "tests.backends.frameworks.django_site:application",
-                  "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
-                  "--log-level", "warning"], env, tmp / "django.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/")
-        yield Site(url, tmp / "django" / "requests.jsonl")
-    finally:
-        stop(proc)
+    with serve(["-m", "uvicorn", "tests.backends.frameworks.django_site:application",
+                "--host", "127.0.0.1", "--lifespan", "off", "--log-level", "warning"],
+               env, tmp / "django.log") as served:
+        yield Site(served.url, tmp / "django" / "requests.jsonl")
 
 
 @contextmanager
 def flask_site(tmp: Path, tls: bool) -> Iterator[Site]:
     """The Flask shop under Werkzeug's threaded server (what `flask run` starts)."""
     env = _site_env(tmp / "flask", tls)
-    port = free_port()
-    proc = start(["-m", "flask", "--app", "tests.backends.frameworks.flask_site:create_app()",
-                  "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload",
-                  "--no-debugger"], env, tmp / "flask.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/")
-        yield Site(url, tmp / "flask" / "requests.jsonl")
-    finally:
-        stop(proc)
+    with serve(["-m", "flask", "--app", "tests.backends.frameworks.flask_site:create_app()",
+                "run", "--host", "127.0.0.1", "--no-reload", "--no-debugger"],
+               env, tmp / "flask.log") as served:
+        yield Site(served.url, tmp / "flask" / "requests.jsonl")
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:
@@ -126,22 +111,12 @@ def tls_terminator(gateway_url: str, tmp: Path) -> Iterator[str]:
     check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True,
                            timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
-    with open(tmp / "haproxy.log", "ab") as fh:
-        proc = subprocess.Popen([binary, "-db", "-f", str(config)], stdout=fh,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    log = tmp / "haproxy.log"
+    proc = spawn([binary, "-db", "-f", str(config)], None, log)
     url = f"https://127.0.0.1:{port}"
     try:
-        trust = ssl.create_default_context(cafile=str(cert))
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(url + "/_sluis/readyz", verify=trust, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp / "haproxy.log").read_text()
-            assert time.monotonic() < deadline, f"{url} did not answer within 20 s"
-            time.sleep(0.1)
+        wait_http(url + "/_sluis/readyz", proc=proc, log=log,
+                  verify=ssl.create_default_context(cafile=str(cert)))
         yield url
     finally:
         stop(proc)
