@@ -9,33 +9,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.browser.test_queue_page import SHOTS, chromium, node_modules  # noqa: F401
-from tests.notify.smtp import Inbox, smtp_server
-from tests.notify.stack import ADMIN_TOKEN, notify_stack
+from tests.notify.smtp import Inbox
+from tests.notify.stack import ADMIN_TOKEN, inbox, sluis  # noqa: F401 - fixtures
 
 HERE = Path(__file__).resolve().parent
 ROOM = "zomerkampen"
 PAGE = "/inschrijven/zomer?week=2"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def sluis(redis_url: str, tmp_path: Path, inbox: Inbox) -> Iterator[str]:
-    with notify_stack(redis_url, tmp_path, inbox) as url:
-        yield url
 
 
 def run(name: str, url: str, chromium: str, node_modules: Path,  # noqa: F811

@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from gateway.common.net import free_port
-from harness.processes import start, stop, wait_http
-from harness.sluis import sluis_env, worker
-from tests.notify.smtp import Inbox
+from harness.processes import stop
+from harness.sluis import gateway, sluis_env, worker
+from tests.notify.smtp import Inbox, smtp_server
 from tests.processes import upstream_site
 
 ADMIN_TOKEN = "notify-test-admin-token"
@@ -39,20 +41,30 @@ def notify_stack(redis_url: str, tmp: Path, inbox: Inbox, rooms: str = ROOMS
     config = tmp / "rooms.toml"
     config.write_text(rooms, encoding="utf-8")
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
     with upstream_site(tmp) as upstream:
         env = sluis_env(redis_url, tmp, SLUIS_BACKEND=upstream, SLUIS_CONFIG=str(config),
                         SLUIS_WORKER_TICK_MS="100", SLUIS_ADMIN_TOKEN=ADMIN_TOKEN,
                         SLUIS_SMTP_HOST=inbox.host, SLUIS_SMTP_PORT=str(inbox.port),
                         SLUIS_SMTP_STARTTLS="off",
                         SLUIS_SMTP_FROM="Stad Kampen <wachtrij@stad.example>",
-                        SLUIS_PUBLIC_URL=url)
-        w = worker(env, tmp, "worker")
-        proc = start(["-m", "gateway.cli", "gateway", "--port", str(port)], env,
-                     tmp / "gateway.log")
+                        SLUIS_PUBLIC_URL=f"http://127.0.0.1:{port}")
+        w = worker(env, tmp)
         try:
-            wait_http(url + "/_sluis/livez")
-            yield url
+            with gateway(env, tmp, port=port) as url:
+                yield url
         finally:
-            stop(proc)
             stop(w)
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    """A local SMTP server for one test (tests/notify/smtp.py)."""
+    with smtp_server() as box:
+        yield box
+
+
+@pytest.fixture
+def sluis(redis_url: str, tmp_path: Path, inbox: Inbox) -> Iterator[str]:
+    """notify_stack mailing through `inbox`: the gateway's address."""
+    with notify_stack(redis_url, tmp_path, inbox) as url:
+        yield url

@@ -7,31 +7,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
-from tests.notify.smtp import Inbox, smtp_server
-from tests.notify.stack import ADMIN_TOKEN, notify_stack
+from tests.notify.smtp import Inbox
+from tests.notify.stack import ADMIN_TOKEN
 
 pytestmark = pytest.mark.slow
 
 PAGE = "/inschrijven/zomer?week=2"
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def sluis(redis_url: str, tmp_path: Path, inbox: Inbox) -> Iterator[str]:
-    with notify_stack(redis_url, tmp_path, inbox) as url:
-        yield url
 
 
 def parent(url: str, lang: str = "nl") -> httpx.Client:

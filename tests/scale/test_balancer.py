@@ -22,12 +22,13 @@ from tests.scale.surge import run_surge
 
 ROOM = "zomerkampen"
 MAX_ACTIVE = 25
+SESSION_SECONDS = 60
 SURGE_TOML = f"""
 [rooms.{ROOM}]
 title = "Zomerkampen"
 rate_per_minute = 3000
 max_active = {MAX_ACTIVE}
-session_seconds = 60
+session_seconds = {SESSION_SECONDS}
 """
 # The surge ends when everyone went in or the line stops moving (tests/scale/surge.py),
 # within its own 300 s bound; this leaves room to start and stop the processes.
@@ -83,7 +84,7 @@ def test_surge_through_haproxy_survives_a_killed_gateway_and_leader(
 
         surge = asyncio.run(run_surge(url, 300, room=ROOM, path="/kampen/inschrijven",
                                       ramp_s=3.0, poll_s=0.4, watch_s=2.0,
-                                      hold_s=1.0,
+                                      hold_s=1.0, session_s=SESSION_SECONDS,
                                       local_address="127.0.0.3", during=chaos))
         print(f"\n[balancer] {surge.summary()}; most live sessions {watch.most} "
               f"of {MAX_ACTIVE} ({watch.samples} samples)")
@@ -99,10 +100,11 @@ def test_surge_through_haproxy_survives_a_killed_gateway_and_leader(
     # Redis's own count. HAProxy replays a request the killed gateway had taken
     # (`retry-on empty-response`); every request that can make a place carries the
     # visitor's cookie (the first answer only hands it out), so a replay finds the
-    # place it made: exactly one place per visitor.
+    # place it made: exactly one place per visitor (and one more for each visitor whose
+    # session ran past its cap before it was done, on a machine busy enough for that).
     joined, admitted = int(view[b"joined_total"]), int(view[b"admitted_total"])
     print(f"[balancer] places {joined}, admissions {admitted}")
-    assert joined == 300 and admitted == 300
+    assert joined == 300 + surge.outlived and admitted == 300 + surge.outlived
 
 
 LIMIT_TOML = f"""
@@ -162,7 +164,7 @@ def test_a_rolling_restart_of_gateways_and_workers_loses_no_request_and_no_place
 
         surge = asyncio.run(run_surge(url, 200, room=ROOM, path="/kampen/inschrijven",
                                       ramp_s=4.0, poll_s=0.4, watch_s=2.0,
-                                      hold_s=0.5,
+                                      hold_s=0.5, session_s=SESSION_SECONDS,
                                       local_address="127.0.0.3", during=roll))
         print(f"\n[rolling restart] {surge.summary()}; restarted {restarted}")
 

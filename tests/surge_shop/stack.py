@@ -15,12 +15,11 @@ from pathlib import Path
 import httpx
 
 from gateway.common.net import free_port
-from harness.processes import ROOT, start, stop, wait_http
-from harness.sluis import sluis_env
+from harness.processes import ROOT, serve, start, stop
+from harness.sluis import ADMIN_TOKEN, sluis_env
 from tests.surge_shop.shop.site import DATA_ENV
 
 ROOM = "tickets"
-ADMIN_TOKEN = "process-test-admin-token"  # what tests.processes.sluis_env gives the gateway
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +88,10 @@ def shop(folder: Path, places: int, workers: int = 2) -> Iterator[tuple[str, Pat
     env = dict(os.environ, PYTHONPATH=str(ROOT), **{DATA_ENV: str(data)})
     subprocess.run([sys.executable, "-m", "tests.surge_shop.shop.site", "prepare",
                     "--places", str(places)], env=env, cwd=ROOT, check=True)
-    port = free_port()
-    proc = start(["-m", "uvicorn", "--factory", "tests.surge_shop.shop.site:application",
-                  "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-                  "--log-level", "warning", "--no-access-log"], env, folder / "shop.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/api/availability", timeout=60)
-        yield url, data
-    finally:
-        stop(proc)
+    with serve(["-m", "uvicorn", "--factory", "tests.surge_shop.shop.site:application",
+                "--host", "127.0.0.1", "--workers", str(workers), "--log-level", "warning",
+                "--no-access-log"], env, folder / "shop.log", "/api/availability") as served:
+        yield served.url, data
 
 
 @contextmanager
