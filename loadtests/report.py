@@ -192,26 +192,28 @@ def run_status(records: Sequence[Mapping[str, Any]], history: Sequence[Mapping[s
     started = max((int(h["users"]) for h in history), default=0)
     recorded = sum(1 for r in records if r.get("kind") in USER_KINDS)
     processes, files = int(run["locust_processes"]), int(run["record_files"])
+    who = "Locust" if run.get("generator", "locust") == "locust" else "The lean generator"
     problems = []
     ended_early = ran < planned - EARLY_SLACK_SECONDS
     if ended_early:
         why = "; ".join(run.get("locust_notes") or ())
-        problems.append(f"Locust stopped {ran:,.0f} s into a planned {planned:,.0f} s"
+        problems.append(f"{who} stopped {ran:,.0f} s into a planned {planned:,.0f} s"
                         + (f" ({why})" if why else ""))
     if not history:
-        problems.append("Locust wrote no history: how many users it started is unknown")
+        problems.append(f"{who} wrote no history: how many users it started is unknown")
     elif started < planned_users:
-        problems.append(f"Locust started {started:,} of the {planned_users:,} planned users")
+        problems.append(f"{who} started {started:,} of the {planned_users:,} planned users")
     if files < processes:
         exits = run.get("locust_exits") or []
-        problems.append(f"visitor records from {files} of {processes} Locust processes"
+        problems.append(f"visitor records from {files} of {processes} "
+                        f"{'Locust' if who == 'Locust' else 'lean generator'} processes"
                         + (f" (exit codes {exits})" if exits else ""))
     if recorded < started:
         problems.append(f"{recorded:,} users recorded of {started:,} started")
     if not samples:
         problems.append("the room was never sampled")
     if run.get("locust_exit"):
-        problems.append(f"Locust exited with {run['locust_exit']}")
+        problems.append(f"{who} exited with {run['locust_exit']}")
     return {
         "complete": not problems, "problems": problems,
         "planned_seconds": round(planned, 1), "ran_seconds": round(ran, 1),
@@ -456,6 +458,19 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+def generator_line(run: Mapping[str, Any]) -> str:
+    """Which generator played the visitors, on which CPUs, and what it played."""
+    if run.get("generator", "locust") == "locust":
+        what = "Locust (loadtests/locustfile.py), every kind of visitor"
+    else:
+        mix = (run.get("lean") or {}).get("mix", "all")
+        what = ("parents only (lean generator)" if mix == "parents" else
+                "the lean generator (loadtests/lean.py), every kind of visitor in the "
+                "locustfile's proportions")
+    return (f"{what}; {run.get('locust_processes', 1)} process(es) on CPU "
+            f"{run.get('generator_cpus', 'any')}, the stack on CPU {run.get('stack_cpus', 'any')}")
+
+
 def html(o: Mapping[str, Any]) -> str:
     start = o["run"]["start"]
     samples = o["series"]["samples"]
@@ -520,6 +535,7 @@ svg{{display:block;margin:1rem 0}}
 </style></head><body>
 <h1>Sluis rehearsal report</h1>
 {banner}
+<p>Load generator: {escape(generator_line(o["run"]))}</p>
 <p>{escape(json.dumps(o["run"]))}</p>
 <p>Settings: {escape(json.dumps(o["settings"]))}</p>
 <h2>Guarantees</h2><ul>{verdicts}</ul>

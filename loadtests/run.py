@@ -6,6 +6,8 @@ Without --url it starts a local stack (Redis, booking engine, worker, gateway) o
 places for the oversold and lost checks). Locust runs headless on every core, or on the
 CPUs --generator-cpus names while the local stack keeps to --stack-cpus; the gateway's
 own answer times (sluis_request_seconds) are read from its metrics before and after.
+`--generator lean` plays the same visitors with `loadtests.lean` instead (asyncio, one
+process a generator CPU, kept-alive connections), writing the same records.
 
 Without --visitors the opening is sized for this machine: 1,500 visitors a core (the
 most a 2-core machine held with a status p99 under 250 ms, docs/loadtest.md). The
@@ -16,12 +18,14 @@ every guarantee holds on evidence.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -29,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from loadtests import report, swarm
+from loadtests import lean, report, swarm
 from loadtests.opening import Opening
 from loadtests.stack import (
     ROOT,
@@ -83,8 +87,17 @@ def parser() -> argparse.ArgumentParser:
                         "one gateway process as in `sluis demo`")
     r.add_argument("--rate-change", default="",
                    help="AT_SECONDS:RATE, the operator's mid-run change (e.g. 420:2400)")
-    g = p.add_argument_group("Locust")
-    g.add_argument("--processes", type=int, default=-1, help="Locust processes (-1: a core each)")
+    g = p.add_argument_group("the load generator")
+    g.add_argument("--generator", choices=("locust", "lean"), default="locust",
+                   help="Locust (the locustfile), or the lean asyncio generator "
+                        "(loadtests/lean.py) playing the same visitors")
+    g.add_argument("--processes", type=int, default=-1,
+                   help="generator processes (-1: a core each; lean: a --generator-cpus "
+                        "CPU each)")
+    g.add_argument("--lean-connections", type=int, default=256,
+                   help="lean: kept-alive connections per process (0: a new one a request)")
+    g.add_argument("--mix", choices=("all", "parents"), default="all",
+                   help="lean: every kind in the locustfile's proportions, or parents only")
     g.add_argument("--generator-cpus", default="",
                    help="CPUs for Locust and this process (e.g. 0); with --stack-cpus, the "
                         "load generator and Sluis do not share a core")
@@ -120,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         size = f"{args.visitors:,} visitors (--visitors)"
     processes = cores if args.processes == -1 else max(1, args.processes)
+    if args.generator == "lean" and args.processes == -1 and args.generator_cpus:
+        processes = len(parse_cpus(args.generator_cpus))
+    name = "Locust" if args.generator == "locust" else "the lean generator"
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     records_dir = out / "records"
@@ -129,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                       prequeue_share=args.prequeue_share, spike_seconds=args.spike_seconds,
                       spike_share=args.spike_share, tail_seconds=args.tail_seconds,
                       drain_seconds=args.drain_seconds)
-    log.info("opening: %s over %s s; Locust on %d process%s", size,
-             f"{opening.duration:,.0f}", processes, "" if processes == 1 else "es")
+    log.info("opening: %s over %s s; %s on %d process%s", size,
+             f"{opening.duration:,.0f}", name, processes, "" if processes == 1 else "es")
     roles: dict[int, str] = {}  # the local stack's processes, for their CPU time
     with ExitStack() as stack:
         if args.url:
@@ -158,35 +174,61 @@ def main(argv: list[str] | None = None) -> int:
             pin([os.getpid()], parse_cpus(args.generator_cpus), children=False)
         sampler = Sampler(url, token, args.room)
         sampler.start()
+        clients = RedisClients(roles)
+        clients.start()
         scrape_before = metrics_text(url)
         cpu_before = cpu_by_role(roles)
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self_before = resource.getrusage(resource.RUSAGE_SELF)
         # GEVENT_RESOLVER=block: the host is an address, and gevent's default resolver
         # hands every new connection's lookup of it to a thread and back, which took a
         # seventh of Locust's CPU (py-spy, docs/loadtest.md).
         env = dict(os.environ, SLUIS_ADMIN_TOKEN=token, PYTHONPATH=str(ROOT),
                    GEVENT_RESOLVER=os.environ.get("GEVENT_RESOLVER", "block"))
         options = locust_options(args, records_dir, start)
-        locust = swarm.start(url, options, out / "locust", processes, out / "locust.log", env)
-        stack.callback(locust.close)
-        if args.generator_cpus:
-            pin([p.pid for p in (locust.master, *locust.workers)],
-                parse_cpus(args.generator_cpus))
-        log.info("locust started (%s), log in %s", " ".join(options), locust.log_path)
-        watch(locust, sampler, out / "locust", start, opening, args)
-        ended_at = time.time()
-        code = locust.master.returncode
-        exits = locust.wait_for_records(args.records_wait_seconds)
+        figures: dict[str, Any] | None = None
+        if args.generator == "lean":
+            prefix = out / "lean"
+            gen = lean.Processes(url, options, out, processes, args.lean_connections,
+                                 args.mix, out / "lean.log", env, ROOT)
+            stack.callback(gen.close)
+            if args.generator_cpus:
+                pin(gen.pids, parse_cpus(args.generator_cpus))
+            log.info("lean generator started (%d process%s, %d connections each), log in %s",
+                     processes, "" if processes == 1 else "es", args.lean_connections,
+                     gen.log_path)
+            watch_lean(gen, sampler, start, opening, args)
+            ended_at = time.time()
+            exits = gen.wait_for_records(args.records_wait_seconds)
+            code = next((c for c in exits if c), 0)
+            figures = gen.figures()
+            lean.write_locust_csv(figures, prefix, max(1.0, ended_at - start))
+            notes = gen.notes()
+        else:
+            prefix = out / "locust"
+            locust = swarm.start(url, options, prefix, processes, out / "locust.log", env)
+            stack.callback(locust.close)
+            if args.generator_cpus:
+                pin([p.pid for p in (locust.master, *locust.workers)],
+                    parse_cpus(args.generator_cpus))
+            log.info("locust started (%s), log in %s", " ".join(options), locust.log_path)
+            watch(locust, sampler, prefix, start, opening, args)
+            ended_at = time.time()
+            code = locust.master.returncode
+            exits = locust.wait_for_records(args.records_wait_seconds)
+            notes = locust.notes()
         children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self_after = resource.getrusage(resource.RUSAGE_SELF)
         cpu_after = cpu_by_role(roles)
         sampler.halt.set()
         sampler.join()
+        clients.halt.set()
+        clients.join()
         time.sleep(1.5)  # every gateway process adds its tallies to the metrics each second
         scrape_after = metrics_text(url)
         engine = engine_places(url, args.room, keys, token) if keys else None
         draw = httpx.get(f"{url}/_sluis/draw", params={"room": args.room},
                          trust_env=False).json()
-        notes = locust.notes()
     if args.run_time:
         notes.insert(0, f"--run-time {args.run_time:g} s")
     rate_changes = []
@@ -196,26 +238,34 @@ def main(argv: list[str] | None = None) -> int:
     # Both scrapes as they came, for what the report does not count (e.g. Redis errors).
     (out / "metrics-before.txt").write_text(scrape_before, encoding="utf-8")
     (out / "metrics-after.txt").write_text(scrape_after, encoding="utf-8")
-    # Locust's processes are this process's only children reaped while it ran.
+    # The generator's processes are this process's only children reaped while it ran.
     cpu = {role: round(cpu_after[role] - cpu_before.get(role, 0.0), 1) for role in cpu_after}
-    cpu["locust"] = round(children_after.ru_utime + children_after.ru_stime
-                          - children_before.ru_utime - children_before.ru_stime, 1)
+    cpu["locust" if args.generator == "locust" else "lean"] = round(
+        children_after.ru_utime + children_after.ru_stime
+        - children_before.ru_utime - children_before.ru_stime, 1)
+    # This process (the sampler, the progress lines) shares the generator's CPUs.
+    cpu["run"] = round(self_after.ru_utime + self_after.ru_stime
+                       - self_before.ru_utime - self_before.ru_stime, 1)
     files = report.record_files(records_dir)
+    run_extra: dict[str, Any] = {"generator": args.generator,
+                                 "redis_clients": clients.summary()}
+    if figures is not None:
+        run_extra["lean"] = lean_summary(figures, args)
     result = report.build(
         records=report.read_records(records_dir), samples=sampler.samples,
-        stats=report.read_locust_stats(out / "locust"),
-        history=report.read_locust_history(out / "locust"),
-        failures=report.read_locust_failures(out / "locust"), engine=engine, draw=draw,
+        stats=report.read_locust_stats(prefix),
+        history=report.read_locust_history(prefix),
+        failures=report.read_locust_failures(prefix), engine=engine, draw=draw,
         start=start,
         opens_at=max(opens_at, start), settings=settings, rate_changes=rate_changes,
         run={"start": start, "opens_at": opens_at, "visitors": opening.visitors,
              "size": size, "planned_seconds": opening.duration, "ended_at": ended_at,
              "curve": [[s.count, s.seconds] for s in opening.segments()],
-             "url": url, "locust_exit": code, "locust_processes": locust.processes,
+             "url": url, "locust_exit": code, "locust_processes": processes,
              "record_files": len(files), "locust_exits": exits, "locust_notes": notes,
              "status_p99_bar_ms": args.status_p99_ms, "command": " ".join(sys.argv),
              "generator_cpus": args.generator_cpus or "any",
-             "stack_cpus": args.stack_cpus or "any", "cpu_seconds": cpu},
+             "stack_cpus": args.stack_cpus or "any", "cpu_seconds": cpu, **run_extra},
         server=report.server_latency(scrape_before, scrape_after))
     (out / "report.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     (out / "report.html").write_text(report.html(result), encoding="utf-8")
@@ -239,6 +289,92 @@ def watch(locust: swarm.Swarm, sampler: Sampler, prefix: Path, start: float,
                                     time.time() - start, opening))
         if stop_at is not None and time.time() >= stop_at + 10:
             locust.stop()  # the shape stops at --run-time; this if it does not
+
+
+def watch_lean(gen: lean.Processes, sampler: Sampler, start: float, opening: Opening,
+               args: argparse.Namespace) -> None:
+    """Until the lean generator's processes end the run: a progress line every few
+    seconds, with its own errors by kind and how late it started visitors."""
+    stop_at = start + args.run_time if args.run_time else None
+    while not gen.wait(args.progress_seconds):
+        figures = gen.figures()
+        line = progress(lean.latest(figures), sampler.samples[-1] if sampler.samples else None,
+                        time.time() - start, opening)
+        if figures["errors"]:
+            line += "  errors " + ", ".join(f"{k} {n:,}" for k, n in
+                                            sorted(figures["errors"].items()))
+        if figures["lag_max_seconds"] >= 1:
+            line += f"  behind the curve by up to {figures['lag_max_seconds']:.1f} s"
+        log.info("%s", line)
+        if stop_at is not None and time.time() >= stop_at + 10:
+            gen.stop()
+
+
+def lean_summary(figures: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """What the lean generator says of itself: errors by kind, how late it started
+    visitors against the curve, how long requests waited for a pooled connection."""
+    wait = figures["pool_wait_ms"]
+    return {"mix": args.mix,
+            "connections_per_process": args.lean_connections,
+            "errors_by_kind": figures["errors"],
+            "behind_curve_max_seconds": figures["lag_max_seconds"],
+            "pool_wait_p99_ms": lean.hist_percentile(wait, 0.99),
+            "pool_wait_max_ms": max((float(k) for k in wait), default=None),
+            "stale_connection_retries": figures["stale_connection_retries"],
+            "users_started": figures["users"]}
+
+
+class RedisClients(threading.Thread):
+    """The local Redis's connected clients, sampled every quarter second: how many
+    connections the gateway's pools held at the peak (nothing without a local stack)."""
+
+    def __init__(self, roles: dict[int, str]) -> None:
+        super().__init__(daemon=True, name="redis-clients")
+        self.port = next((_redis_port(pid) for pid, role in roles.items()
+                          if role == "redis"), None)
+        self.peak = 0
+        self.samples = 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        if self.port is None:
+            return
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+        try:
+            while not self.halt.is_set():
+                try:
+                    info = client.info("clients")
+                except redis.RedisError:
+                    pass
+                else:
+                    self.peak = max(self.peak, int(info["connected_clients"]))
+                    self.samples += 1
+                self.halt.wait(0.25)
+        finally:
+            client.close()
+
+    def summary(self) -> dict[str, Any]:
+        return {"peak_connected": self.peak if self.samples else None,
+                "samples": self.samples}
+
+
+def _redis_port(pid: int) -> int | None:
+    """The port of a redis-server: from `--port N`, or from the title it gives itself
+    (`redis-server 127.0.0.1:N`)."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
+    except OSError:
+        return None
+    for flag, value in itertools.pairwise(words):
+        if flag == b"--port" and value.isdigit():
+            return int(value)
+    for word in words:
+        port = word.rpartition(b":")[2]
+        if b":" in word and port.isdigit():
+            return int(port)
+    return None
 
 
 def progress(history: dict[str, dict[str, Any]], sample: dict[str, Any] | None,
@@ -317,6 +453,12 @@ def summary(o: dict[str, Any]) -> str:
     else:
         lines = ["RUN INCOMPLETE: the figures cover only what ran and what was recorded"]
         lines += [f"  - {p}" for p in st["problems"]]
+    lines.append(f"load generator: {report.generator_line(o['run'])}")
+    lean_figures = o["run"].get("lean")
+    if lean_figures:
+        lines.append(f"  its own errors by kind: {json.dumps(lean_figures['errors_by_kind'])}; "
+                     f"behind the curve by at most {lean_figures['behind_curve_max_seconds']} s;"
+                     f" waits for a pooled connection p99 {lean_figures['pool_wait_p99_ms']} ms")
     v = o["visitors"]
     lines.append(f"visitors {v['total']:,}, admitted {v['admitted']:,}, registered "
                  f"{v['registered']:,}, still waiting {v['still_waiting_at_end']:,} "
