@@ -27,6 +27,9 @@ class Visitor:
     ended: bool = False
     lost: int = 0              # times the store no longer knew a place it had acknowledged
     requeued: int = 0          # back in line after being let in (a lost admission)
+    went_in_at: float | None = None  # when it last saw itself let in (monotonic)
+    outlived: int = 0          # back in line once its session had run past its cap
+    outlived_waiting: bool = False
     end_lost: bool = False     # still let in after the backend ended the session
     join_failures: int = 0     # join attempts answered with an error (retried)
     errors: int = 0            # every other failed request (retried)
@@ -58,6 +61,11 @@ class Surge:
         return sum(v.end_lost for v in self.visitors)
 
     @property
+    def outlived(self) -> int:
+        """New places taken by visitors whose session had run past its cap."""
+        return sum(v.outlived for v in self.visitors)
+
+    @property
     def lost_places(self) -> int:
         return sum(v.lost for v in self.visitors)
 
@@ -73,7 +81,8 @@ class Surge:
         return (f"{len(self.visitors)} visitors in {self.seconds:.1f} s: joined {self.joined}, "
                 f"admitted {self.admitted}, forwarded {sum(v.forwarded for v in self.visitors)}"
                 f", double admissions {self.double_admissions}, lost places "
-                f"{self.lost_places}, never admitted {self.never_admitted}, session ends "
+                f"{self.lost_places}, never admitted {self.never_admitted}, sessions "
+                f"that outlived their cap {self.outlived}, session ends "
                 f"lost {self.ends_lost}, failed requests "
                 f"{self.errors} of {self.requests}; latency p50 {self.latency(0.5):.3f} s, "
                 f"p99 {self.latency(0.99):.3f} s; ended: {self.ended_by}")
@@ -87,6 +96,7 @@ async def run_surge(base_url: str, count: int, *, room: str, path: str,
                     stall_s: float = 90.0, limit_s: float = 300.0,
                     poll_s: float = 0.4, ramp_s: float = 2.0, watch_s: float = 1.0,
                     hold_s: float = 0.0, request_timeout_s: float = 30.0,
+                    session_s: float = 0.0,
                     local_address: str | None = None,
                     during: Callable[[], Awaitable[None]] | None = None) -> Surge:
     """`count` visitors arriving over `ramp_s`; returns when all ended, or when nobody
@@ -97,7 +107,13 @@ async def run_surge(base_url: str, count: int, *, room: str, path: str,
     `stall_s` should outlast the room's `session_seconds`, so that slots held by
     sessions whose end was lost come back before the run gives up on the line. A
     request counts as failed when it errs or gets no answer within `request_timeout_s`
-    (a browser waits that long too), not when a busy machine answers it slowly."""
+    (a browser waits that long too), not when a busy machine answers it slowly.
+
+    `session_s`: the room's session_seconds. A visitor back in line once that long
+    after it saw itself let in was let out by the cap (on a busy machine its last
+    requests took that long), not admitted twice: counted as `outlived`. The time is
+    taken when the visitor saw the admission, after the worker made it, so the count
+    errs towards calling it a second admission."""
     transport = httpx.AsyncHTTPTransport(
         local_address=local_address,
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
@@ -142,6 +158,7 @@ async def run_surge(base_url: str, count: int, *, room: str, path: str,
                 if body.get("reached") == "upstream":  # a free slot: let straight through
                     v.joined_at = v.joined_at or time.monotonic()
                     v.admitted += 1
+                    v.went_in_at = time.monotonic()
                     v.forwarded = True
                     await go_in(client, v)
                     state = "ended"
@@ -163,6 +180,7 @@ async def run_surge(base_url: str, count: int, *, room: str, path: str,
                 state = new
             if state == "admitted":
                 v.admitted += 1
+                v.went_in_at = time.monotonic()
                 await go_in(client, v)
                 state = "ended"
         # Watch for a second admission of the same visitor until the run ends: a place
@@ -175,10 +193,20 @@ async def run_surge(base_url: str, count: int, *, room: str, path: str,
                 continue
             state = r.json()["state"]
             if state in ("queued", "prequeue"):
-                v.requeued += 1
-            elif state == "admitted" and v.requeued:
-                v.admitted += 1
+                if v.requeued or v.outlived_waiting:
+                    continue  # the same stay back in line, seen again
+                went_in = v.went_in_at or 0.0
+                if session_s and time.monotonic() - went_in >= session_s:
+                    v.outlived += 1  # its session ran out first: a new place is fair
+                    v.outlived_waiting = True
+                else:
+                    v.requeued += 1
+            elif state == "admitted" and (v.requeued or v.outlived_waiting):
+                if v.requeued:
+                    v.admitted += 1
                 v.requeued = 0
+                v.outlived_waiting = False
+                v.went_in_at = time.monotonic()
                 await go_in(client, v)
             elif state == "admitted":
                 v.end_lost = True
@@ -203,13 +231,14 @@ async def run_surge(base_url: str, count: int, *, room: str, path: str,
     tasks = [asyncio.create_task(one(v)) for v in visitors]
 
     def progress() -> int:
-        return sum((v.joined_at is not None) + (v.admitted > 0) + v.ended for v in visitors)
+        return sum((v.joined_at is not None) + (v.admitted > 0) + v.ended + 2 * v.outlived
+                   - v.outlived_waiting for v in visitors)
 
     async def until_all_ended() -> str:
         moved_at, seen = time.monotonic(), -1
         while True:
             now = time.monotonic()
-            if all(v.ended for v in visitors):
+            if all(v.ended and not v.outlived_waiting for v in visitors):
                 # A short watch after the last one went in, for late second admissions.
                 await asyncio.sleep(2 * watch_s)
                 return "everyone went in"

@@ -59,7 +59,7 @@ def test_master_killed_mid_surge_sentinel_promotes_a_replica_and_the_line_goes_o
 
         surge = asyncio.run(run_surge(url, 200, room=ROOM, path="/kampen/inschrijven",
                                       ramp_s=4.0, poll_s=0.4, watch_s=2.0,
-                                      hold_s=0.5,
+                                      hold_s=0.5, session_s=60,
                                       during=kill_master))
         new_master = redis.Redis(host="127.0.0.1", port=group.master_port())
         stack.callback(new_master.close)
