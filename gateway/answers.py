@@ -6,11 +6,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
+
 from gateway.http import (
+    JSON_TYPE,
+    NO_STORE,
     Headers,
     cookies,
     respond,
-    respond_json,
     set_cookie,
 )
 from gateway.i18n import language_of
@@ -37,6 +40,9 @@ RETRY_AFTER_UNAVAILABLE = 5
 LIMITED_RETRY = 60
 _RETRY_UNAVAILABLE = (b"retry-after", str(RETRY_AFTER_UNAVAILABLE).encode())
 _RETRY_LIMITED = (b"retry-after", str(LIMITED_RETRY).encode())
+# The outcomes answered with the visitor's standing, and those without a place.
+_STANDING = (Waiting, SoldOut, Admitted)
+_NO_PLACE = (Arriving, ProofRequired)
 
 
 class Answers:
@@ -46,11 +52,19 @@ class Answers:
     async def send(self, scope: Scope, send: Send, room: RoomConfig, outcome: Outcome,
                    as_json: bool, extra: Headers | None = None) -> None:
         """`extra`: headers for the answer (an ended admission's cleared cookie)."""
+        status, body, headers = self.render(scope, room, outcome, as_json, extra)
+        await respond(send, status, body, headers, scope["method"] == "HEAD")
+
+    def render(self, scope: Scope, room: RoomConfig, outcome: Outcome, as_json: bool,
+               extra: Headers | None = None) -> tuple[int, bytes, Headers]:
+        """The answer's status, body and headers (without its length): the one place that
+        chooses between the JSON and the page. A plain call, so that the status poll
+        awaits nothing but the store and the send."""
         secure = scope.get("scheme") == "https"
-        head_only = scope["method"] == "HEAD"
         extra = [] if extra is None else extra
         status = 200
-        if isinstance(outcome, Waiting | SoldOut | Admitted):
+        data: dict[str, Any]
+        if isinstance(outcome, _STANDING):
             if isinstance(outcome, Admitted) and outcome.token is not None:
                 extra.append(admission_cookie(outcome.token, outcome.seconds, secure))
             # The language matters to the JSON only for the waiting-list text of a room
@@ -59,30 +73,26 @@ class Answers:
             here = build(room.name, room.tz, outcome.snap, outcome.place,
                          inventory=room.inventory, lang=lang)
             if as_json:
-                await respond_json(send, 200, here.as_json(),
-                                   [*security_headers(secure, True), *extra], head_only)
-                return
+                return 200, orjson.dumps(here.as_json()), [
+                    JSON_TYPE, *NO_STORE, *security_headers(secure, True), *extra]
             body = self.pages.queue(here, room, self_url(scope), lang, refresh)
-        elif isinstance(outcome, Arriving | ProofRequired):
+        elif isinstance(outcome, _NO_PLACE):
             cookie = outcome.cookie if isinstance(outcome, Arriving) else None
             if cookie is not None:
                 extra.append((b"set-cookie", set_cookie(
                     VISITOR_COOKIE, cookie, max_age=VISITOR_MAX_AGE, secure=secure)))
+            if isinstance(outcome, ProofRequired):
+                status = 403
             now_ms = int(time.time() * 1000)
             if as_json:
-                data: dict[str, Any]
                 if isinstance(outcome, ProofRequired):
-                    status = 403
                     data = {"room": room.name, "error": "proof_required"}
                 else:
                     data = without_place(room.name, room.tz, now_ms, outcome.poll_after)
                 if outcome.bits:
                     data["proof"] = {"challenge": outcome.challenge, "bits": outcome.bits}
-                await respond_json(send, status, data,
-                                   [*security_headers(secure, True), *extra], head_only)
-                return
-            if isinstance(outcome, ProofRequired):
-                status = 403
+                return status, orjson.dumps(data), [
+                    JSON_TYPE, *NO_STORE, *security_headers(secure, True), *extra]
             lang, refresh = page_choices(scope)
             body = self.pages.arriving(room, self_url(scope), now_ms, lang, refresh,
                                        outcome.challenge, outcome.bits)
@@ -90,9 +100,8 @@ class Answers:
             status, retry = (429, _RETRY_LIMITED) if isinstance(outcome, Limited) else (
                 503, _RETRY_UNAVAILABLE)
             if as_json:
-                await respond_json(send, status, refusal(room.name, outcome),
-                                   [*security_headers(secure, True), retry, *extra], head_only)
-                return
+                return status, orjson.dumps(refusal(room.name, outcome)), [
+                    JSON_TYPE, *NO_STORE, *security_headers(secure, True), retry, *extra]
             lang, refresh = page_choices(scope)
             if isinstance(outcome, Limited):
                 body = self.pages.limited(room, LIMITED_RETRY, self_url(scope), lang, refresh)
@@ -100,8 +109,7 @@ class Answers:
                 body = self.pages.unavailable(room, RETRY_AFTER_UNAVAILABLE, self_url(scope),
                                               lang, refresh)
             extra.insert(0, retry)
-        await respond(send, status, body, [*self.pages.headers(room, lang, secure), *extra],
-                      head_only)
+        return status, body, [*self.pages.headers(room, lang, secure), *extra]
 
 
 def refusal(room: str, outcome: Limited | Unavailable) -> dict[str, Any]:

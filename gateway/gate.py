@@ -98,7 +98,8 @@ class Gate:
         # exit_seconds without the exit cookie (pass_out), for an end found in the body.
         # Forgotten with the ends they belong to.
         self._exits: Memo[tuple[str, str], tuple[float, str]] = Memo(ENDED_MEMORY)
-        self._watch = {r.name: w for r in rooms.rooms if (w := Watch.of(r)) is not None}
+        self._watch = {room.name: watch for room in rooms.rooms
+                       if (watch := Watch.of(room)) is not None}
         self._pending_ends: set[tuple[str, str]] = set()
         self._ending: asyncio.Task[None] | None = None
         self.answers = answers
@@ -356,17 +357,17 @@ def _for_backend(headers: Headers, token: str | None) -> Headers:
     it) is sent."""
     out: Headers = []
     found = token.encode() if token is not None else None
-    for k, v in headers:
-        if k == b"cookie":
-            if b"sluis_" in v:
-                kept, admission = jar_for_backend(v)
+    for name, value in headers:
+        if name == b"cookie":
+            if b"sluis_" in value:
+                kept, admission = jar_for_backend(value)
                 if kept is not None:
-                    out.append((k, kept))
+                    out.append((name, kept))
                 if found is None:
                     found = admission
             else:
-                out.append((k, v))
-        elif k != ADMISSION_HEADER:
-            out.append((k, v))
+                out.append((name, value))
+        elif name != ADMISSION_HEADER:
+            out.append((name, value))
     out.append((ADMISSION_HEADER, found or b""))
     return out

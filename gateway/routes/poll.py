@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qs
 
 from gateway.answers import Answers
-from gateway.http import Network, client_address, cookies, respond_json
+from gateway.http import Network, client_address, cookies, respond, respond_json
 from gateway.pages import security_headers
 from gateway.routing import Rooms
 from gateway.store import Store
@@ -60,4 +60,5 @@ class Poll:
         address = client_address(scope.get("client"), headers, self.trusted) if join else None
         outcome = await visit(self.store, self.tickets, room, visitor, address, join=join,
                               nonce=nonce, admission=jar.get(ADMISSION_COOKIE))
-        await self.answers.send(scope, send, room, outcome, as_json=True)
+        status, body, answer = self.answers.render(scope, room, outcome, as_json=True)
+        await respond(send, status, body, answer, method == "HEAD")
