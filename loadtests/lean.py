@@ -1197,7 +1197,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", required=True, help="http://127.0.0.1:PORT")
     p.add_argument("--index", type=int, default=0, help="this process's number")
     p.add_argument("--of", type=int, default=1, help="how many processes share the visitors")
-    p.add_argument("--connections", type=int, default=1000,
+    p.add_argument("--connections", type=int, default=256,
                    help="kept-alive connections of this process (0: one per request)")
     p.add_argument("--mix", choices=("all", "parents"), default="all",
                    help="every kind in the locustfile's proportions, or parents only")

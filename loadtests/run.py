@@ -94,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--processes", type=int, default=-1,
                    help="generator processes (-1: a core each; lean: a --generator-cpus "
                         "CPU each)")
-    g.add_argument("--lean-connections", type=int, default=1000,
+    g.add_argument("--lean-connections", type=int, default=256,
                    help="lean: kept-alive connections per process (0: a new one a request)")
     g.add_argument("--mix", choices=("all", "parents"), default="all",
                    help="lean: every kind in the locustfile's proportions, or parents only")
