@@ -46,6 +46,7 @@ try {
   const confirmation = await parent.locator("h1").innerText();
   found.confirmation = confirmation;
   check(/bevestigd|confirmed/i.test(confirmation), `not the confirmation: ${confirmation}`);
+  const confirmedAt = Date.now();
   await parent.screenshot({ path: `${shots}/exit-confirmation.png`, fullPage: true });
 
   // The slot is free: a second parent goes in while the first still reads.
@@ -53,7 +54,9 @@ try {
   await second.goto(base + "/");
   await inside(second, "second");
 
-  await parent.waitForTimeout(reloadAfter);
+  // The minute counts from the confirmation: the second parent went in during it.
+  await parent.waitForTimeout(Math.max(0, reloadAfter - (Date.now() - confirmedAt)));
+  found.reloaded_after_ms = Date.now() - confirmedAt;
   const again = await parent.reload();
   found.reload_status = again.status();
   const after = await parent.locator("h1").innerText();
