@@ -135,9 +135,13 @@ try {
   await page.locator("section.audit").screenshot({ path: auditShot });
   found.screenshots.push(auditShot);
 
-  // The figures refresh by themselves (admin.js, no inline script).
-  await page.waitForTimeout(5600);
-  check((await page.locator("svg.chart").count()) >= 8, "four charts per room, after a refresh");
+  // The figures refresh by themselves (admin.js, no inline script): the charts shown
+  // now are marked, and replaced by the next round (every 5 s) with unmarked ones.
+  await page.evaluate(() => document.querySelectorAll("svg.chart").forEach((c) => c.setAttribute("data-before", "")));
+  await page.waitForFunction(() => document.querySelectorAll("svg.chart").length >= 8
+    && !document.querySelector("svg.chart[data-before]"), null, { timeout: 30000 }).catch(() => {});
+  check((await page.locator("svg.chart").count()) >= 8
+    && (await page.locator("svg.chart[data-before]").count()) === 0, "four charts per room, after a refresh");
   const chartShot = path.join(SHOTS, "dashboard-charts.png");
   await page.locator(`#room-${ROOM} .charts`).screenshot({ path: chartShot });
   found.screenshots.push(chartShot);
