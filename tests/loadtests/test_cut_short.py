@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -92,18 +93,27 @@ def test_a_run_that_loses_a_locust_worker_says_records_are_missing_and_fails(
         tmp_path: Path) -> None:
     if not Path("/proc/self/task").exists():
         pytest.skip("finds Locust's workers through /proc")
-    run = rehearse(tmp_path, "--processes", "2")
-    workers: list[int] = []
-    limit = time.monotonic() + 240  # the stack and Locust start slowly on a busy machine
-    while len(workers) < 2 and run.poll() is None and time.monotonic() < limit:
-        time.sleep(0.2)
-        workers = _locust_workers(run.pid)
-    assert len(workers) == 2, "the Locust workers never started"
-    # Into the spike (the curve starts 5 s after Locust): users are running and their
-    # records live only in the worker's memory until the run ends.
-    time.sleep(12)
+    # Only the loss matters here, not the length of the curve: a 16 s one (a 4 s
+    # pre-queue, the spike from 4 s to 10 s), the same 300 visitors. (Later flags win.)
+    run = rehearse(tmp_path, "--processes", "2", "--prequeue-seconds", "4",
+                   "--spike-seconds", "6", "--tail-seconds", "2", "--drain-seconds", "4")
+    assert run.stdout is not None
+    # Into the spike, by the run's own progress lines ("7/16 s  users 130/301 ..."):
+    # users are running and their records live only in the worker's memory until the
+    # run ends. The stack and Locust start slowly on a busy machine.
+    seen: list[str] = []
+    limit = time.monotonic() + 240
+    while run.poll() is None and time.monotonic() < limit:
+        line = run.stdout.readline()
+        seen.append(line)
+        clock = re.search(r" (\d+)/16 s  users (\d+)/", line)
+        if clock and int(clock[1]) >= 6 and int(clock[2]) > 0:
+            break
+    workers = _locust_workers(run.pid)
+    assert len(workers) == 2, "the Locust workers never started:\n" + "".join(seen)[-3000:]
     os.kill(workers[0], signal.SIGKILL)  # as the kernel's OOM killer would
-    console, _ = run.communicate(timeout=300)
+    rest, _ = run.communicate(timeout=300)
+    console = "".join(seen) + rest
     report = json.loads((tmp_path / "report.json").read_text())
     status = report["run_status"]
     assert run.returncode == 1, console[-3000:]
