@@ -235,3 +235,25 @@ async def test_readyz_and_livez(redis_url: str, tmp_path: Path) -> None:
             assert name in metrics
 
 
+
+
+async def test_sluis_paths_in_any_spelling_are_answered_by_sluis_never_the_gate(
+        redis_url: str, tmp_path: Path, store: Store) -> None:
+    settings = make_settings(redis_url, tmp_path, max_active=0)
+    upstream = CountingUpstream()
+    async with gateway_client(settings, upstream.app()) as (_, client):
+        await arrive(client, "/", headers=JSON)
+        # (httpx resolves dot segments itself; doubled and trailing slashes go as they are.)
+        for path in ("/_sluis/status", "/_sluis//status", "/_sluis/status/",
+                     "/_sluis///status//"):
+            polled = await client.get(path + "?room=default")
+            assert polled.json()["position"] == 1, path
+        prefs = await client.get("/_sluis/prefs?lang=fr&next=/kampen")
+        assert prefs.status_code == 303 and "sluis_lang=fr" in prefs.headers["set-cookie"]
+        live = await client.get("/_sluis//livez")
+        assert live.json() == {"status": "ok"}
+        assert live.headers["x-frame-options"] == "DENY"  # added to Starlette's answer
+        missing = await client.get("/_sluis/nothing-here")
+        assert missing.status_code == 404 and "content-security-policy" in missing.headers
+    assert upstream.hits == []
+    assert (await store.view("default")).queued == 1
