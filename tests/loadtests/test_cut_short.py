@@ -93,12 +93,12 @@ def test_a_run_that_loses_a_locust_worker_says_records_are_missing_and_fails(
         tmp_path: Path) -> None:
     if not Path("/proc/self/task").exists():
         pytest.skip("finds Locust's workers through /proc")
-    # Only the loss matters here, not the length of the curve: a 16 s one (a 4 s
-    # pre-queue, the spike from 4 s to 10 s), the same 300 visitors. (Later flags win.)
+    # Only the loss matters here, not the length of the curve: a 12 s one (a 4 s
+    # pre-queue, the spike from 4 s to 8 s), the same 300 visitors. (Later flags win.)
     run = rehearse(tmp_path, "--processes", "2", "--prequeue-seconds", "4",
-                   "--spike-seconds", "6", "--tail-seconds", "2", "--drain-seconds", "4")
+                   "--spike-seconds", "4", "--tail-seconds", "2", "--drain-seconds", "2")
     assert run.stdout is not None
-    # Into the spike, by the run's own progress lines ("7/16 s  users 130/301 ..."):
+    # Into the spike, by the run's own progress lines ("5/12 s  users 130/301 ..."):
     # users are running and their records live only in the worker's memory until the
     # run ends. The stack and Locust start slowly on a busy machine.
     seen: list[str] = []
@@ -106,8 +106,8 @@ def test_a_run_that_loses_a_locust_worker_says_records_are_missing_and_fails(
     while run.poll() is None and time.monotonic() < limit:
         line = run.stdout.readline()
         seen.append(line)
-        clock = re.search(r" (\d+)/16 s  users (\d+)/", line)
-        if clock and int(clock[1]) >= 6 and int(clock[2]) > 0:
+        clock = re.search(r" (\d+)/12 s  users (\d+)/", line)
+        if clock and int(clock[1]) >= 5 and int(clock[2]) > 0:
             break
     workers = _locust_workers(run.pid)
     assert len(workers) == 2, "the Locust workers never started:\n" + "".join(seen)[-3000:]
