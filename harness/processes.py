@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +65,29 @@ def log_tail(log: Path | None, chars: int = 3000) -> str:
     except OSError:
         return ""
     return f"\n--- end of {log} ---\n{text[-chars:]}" if text else ""
+
+
+def log_lines(log: Path, keep: Callable[[str], str | None]) -> list[str]:
+    """The distinct lines of a log that `keep` keeps, in order: `keep` returns the text
+    to keep of a line, or None to leave it out. Nothing when the log cannot be read."""
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    seen: list[str] = []
+    for line in text.splitlines():
+        kept = keep(line)
+        if kept is not None and kept not in seen:
+            seen.append(kept)
+    return seen
+
+
+def kill_all(procs: Iterable[subprocess.Popen[Any]]) -> None:
+    """SIGKILL whichever of `procs` still run, and reap them."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def wait_until(check: Callable[[], object], timeout: float, what: str, every: float = 0.05,

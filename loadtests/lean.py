@@ -40,6 +40,7 @@ from typing import Any
 import orjson
 
 from gateway.lottery import ticket
+from harness.processes import kill_all, log_lines
 from loadtests.opening import Opening
 
 STATUS = "/_sluis/status?room={room}"
@@ -1169,24 +1170,17 @@ class Processes:
         return merged(read_snapshots(self.folder))
 
     def close(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        kill_all(self.procs)
         self._log.close()
 
     def notes(self) -> list[str]:
         """The processes' own words when one failed."""
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return []
-        seen: list[str] = []
-        for line in text.splitlines():
-            line = line.strip()
-            if ("Error" in line or "Traceback" in line) and line not in seen:
-                seen.append(line)
-        return seen[-5:]
+        return log_lines(self.log_path, _error_line)[-5:]
+
+
+def _error_line(line: str) -> str | None:
+    line = line.strip()
+    return line if "Error" in line or "Traceback" in line else None
 
 
 # -- the command ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gateway.common.net import free_port
+from harness.processes import kill_all, log_lines
 from loadtests.stack import ROOT
 
 log = logging.getLogger("sluis.loadtest")
@@ -66,25 +67,18 @@ class Swarm:
         return [p.returncode for p in self.workers]
 
     def close(self) -> None:
-        for proc in (self.master, *self.workers):
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        kill_all((self.master, *self.workers))
         if self._log is not None:
             self._log.close()
 
     def notes(self) -> list[str]:
         """The master's own words on why it stopped, if it said any."""
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return []
-        seen: list[str] = []
-        for line in text.splitlines():
-            line = line.split("/INFO/", 1)[-1].split("/WARNING/", 1)[-1].strip()
-            if ENDING.search(line) and line not in seen:
-                seen.append(line)
-        return seen[:5]
+        return log_lines(self.log_path, _ending_line)[:5]
+
+
+def _ending_line(line: str) -> str | None:
+    line = line.split("/INFO/", 1)[-1].split("/WARNING/", 1)[-1].strip()
+    return line if ENDING.search(line) else None
 
 
 def start(url: str, options: list[str], csv_prefix: Path, processes: int, log_path: Path,
