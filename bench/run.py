@@ -214,7 +214,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--large", type=int, default=1_000_000, help="visitors in the large line")
-    ap.add_argument("--out", default=str(ROOT / "artifacts" / "bench.json"))
+    ap.add_argument("--out", default=str(ROOT / "artifacts" / "bench.json"),
+                    help="the JSON file the figures are written to")
     ap.add_argument("--skip-engine", action="store_true",
                     help="leave out the booking engine's registrations per second")
     ap.add_argument("--skip-proxy", action="store_true",
@@ -222,6 +223,9 @@ def main() -> int:
     ap.add_argument("--skip-scale", action="store_true",
                     help="leave out 1 and 2 gateway processes behind HAProxy")
     args = ap.parse_args()
+    if Path(args.out).is_dir():
+        # Said now, not after minutes of measuring that could not be written.
+        ap.error(f"--out names a file to write, and {args.out} is a folder")
 
     tmp = Path(tempfile.mkdtemp(prefix="sluis-bench-"))
     redis_server = pinned_redis(tmp / "redis")
