@@ -56,9 +56,9 @@ def check_figures() -> dict[str, float]:
         "sha256_us": per_call_us("sha256(message).digest()", names),
         "challenge_us": per_call_us("proof.challenge(KEY, 'zomerkampen', 'Xk3a9_Qm2LpR0tZw')",
                                     names),
-        "verify_valid_us": per_call_us("proof.verify(ch, good, 16)", names),
-        "verify_wrong_us": per_call_us("proof.verify(ch, bad, 16)", names),
-        "verify_malformed_us": per_call_us("proof.verify(ch, 'NOT-A-NONCE', 16)", names),
+        "verify_valid_us": per_call_us("proof.solves(ch, good, 16)", names),
+        "verify_wrong_us": per_call_us("proof.solves(ch, bad, 16)", names),
+        "verify_malformed_us": per_call_us("proof.solves(ch, 'NOT-A-NONCE', 16)", names),
     }
 
 
@@ -122,9 +122,9 @@ def markdown(r: dict[str, object]) -> str:
     floor = check["sha256_us"]
     for key, label in (("sha256_us", "`sha256(message).digest()` alone (the floor)"),
                        ("challenge_us", "`proof.challenge` (HMAC-SHA256)"),
-                       ("verify_valid_us", "`proof.verify`, a valid nonce"),
-                       ("verify_wrong_us", "`proof.verify`, a wrong nonce"),
-                       ("verify_malformed_us", "`proof.verify`, a malformed nonce")):
+                       ("verify_valid_us", "`proof.solves`, a valid nonce"),
+                       ("verify_wrong_us", "`proof.solves`, a wrong nonce"),
+                       ("verify_malformed_us", "`proof.solves`, a malformed nonce")):
         lines.append(f"| {label} | {check[key]:.2f} | {check[key] / floor:.1f}× |")
     lines += [
         "",

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from bench.run import BARE_APP, GATEWAY, bench_env, pinned, pinned_redis, standalone, wrk
-from gateway.tickets import Tickets
+from gateway.passes import Passes
 
 KEY = "bench-proxy-key-0123456789abcdef"
 ROOM = "bench"
@@ -31,9 +31,9 @@ def proxy_figures(rounds: int = 5, seconds: int = 5, conns: int = 64) -> dict[st
     """Medians over interleaved rounds of direct and proxied small responses."""
     tmp = Path(tempfile.mkdtemp(prefix="sluis-bench-proxy-"))
     redis_server = pinned_redis(tmp / "redis")
-    tickets = Tickets([KEY])
-    jar = (f"sluis_visitor={tickets.visitor_cookie(VISITOR)}; "
-           f"sluis_admission={tickets.admission.issue(ROOM, VISITOR, 86_400)}")
+    passes = Passes([KEY])
+    jar = (f"sluis_visitor={passes.visitor_cookie(VISITOR)}; "
+           f"sluis_admission={passes.admission.issue(ROOM, VISITOR, 86_400)}")
     runs: dict[str, list[dict[str, float]]] = {}
     try:
         env = bench_env(redis_server.url, tmp, SLUIS_SECRET_KEYS=KEY,

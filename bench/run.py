@@ -28,11 +28,11 @@ from typing import Any
 
 from gateway import lottery
 from gateway.common.net import free_port
+from gateway.passes import Passes, new_visitor_id
 from gateway.rooms import LiveSettings, RoomConfig
 from gateway.store import Store
 from gateway.store.connect import client_from_url
 from gateway.store.embedded import EmbeddedRedis
-from gateway.tickets import Tickets, new_visitor_id
 from harness.cpu import cpu_seconds, taskset
 from harness.processes import ROOT, Served, serve
 from harness.sluis import GATEWAY, sluis_env
@@ -161,11 +161,11 @@ async def memory_per_visitor(redis_url: str, n: int) -> float:
 def fresh_cookies(tmp: Path, name: str, count: int) -> Path:
     """`count` visitor cookies of visitors not yet in any line: each request of a join
     run brings back a cookie the first answer handed out, and takes a new place."""
-    tickets = Tickets([KEY])
+    passes = Passes([KEY])
     path = tmp / name
     with path.open("w") as fh:
         for _ in range(count):
-            fh.write(f"sluis_visitor={tickets.visitor_cookie(new_visitor_id())}\n")
+            fh.write(f"sluis_visitor={passes.visitor_cookie(new_visitor_id())}\n")
     return path
 
 
@@ -173,13 +173,13 @@ def admitted_cookies(tmp: Path, name: str, count: int) -> Path:
     """The cookie pairs of `count` admitted visitors: the run's requests are spread over
     them, each admission used at about the pace one person uses it (the gateway holds
     each admission to that: gateway/sharing.py)."""
-    tickets = Tickets([KEY])
+    passes = Passes([KEY])
     path = tmp / name
     with path.open("w") as fh:
         for i in range(count):
             visitor = f"bench-admitted-{i:05d}"
-            token = tickets.admission.issue("small", visitor, 3600)
-            fh.write(f"sluis_visitor={tickets.visitor_cookie(visitor)}; "
+            token = passes.admission.issue("small", visitor, 3600)
+            fh.write(f"sluis_visitor={passes.visitor_cookie(visitor)}; "
                      f"sluis_admission={token}\n")
     return path
 
@@ -200,11 +200,11 @@ def await_joined(url: str) -> int:
 
 
 def cookie_file(tmp: Path, name: str, visitors: list[str], step: int = 1) -> Path:
-    tickets = Tickets([KEY])
+    passes = Passes([KEY])
     path = tmp / name
     with path.open("w") as fh:
         for v in visitors[::step][:5000]:
-            fh.write(f"sluis_visitor={tickets.visitor_cookie(v)}\n")
+            fh.write(f"sluis_visitor={passes.visitor_cookie(v)}\n")
     return path
 
 

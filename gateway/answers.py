@@ -18,9 +18,9 @@ from gateway.http import (
 )
 from gateway.i18n import language_of
 from gateway.pages import REFRESH_COOKIE, Pages, security_headers
+from gateway.passes import ADMISSION_COOKIE, VISITOR_COOKIE
 from gateway.rooms import RoomConfig
 from gateway.standing import build, without_place
-from gateway.tickets import ADMISSION_COOKIE, VISITOR_COOKIE
 from gateway.types import Scope, Send
 from gateway.visit import (
     Admitted,

@@ -30,6 +30,7 @@ from gateway.http import (
     respond_json,
 )
 from gateway.pages import PREFS_PATH, Pages, security_headers
+from gateway.passes import Passes
 from gateway.request_id import REQUEST_ID, WithRequestId, new_request_id
 from gateway.routes import admin_api, dashboard, draw, health, notify
 from gateway.routes import metrics as metrics_route
@@ -40,7 +41,6 @@ from gateway.settings import Settings
 from gateway.sharing import Sharing
 from gateway.store import Store, StoreUnavailable
 from gateway.store.connect import client_from_url
-from gateway.tickets import Tickets
 from gateway.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("sluis.app")
@@ -145,7 +145,7 @@ def create_app(settings: Settings, backend: Backend | None = None,
     client = client_from_url(settings.redis_url, timeout=settings.redis_timeout_seconds)
     store = Store(client, joins_per_ip_per_minute=settings.joins_per_ip_per_minute,
                   places_per_ip=settings.places_per_ip, ipv6_prefix=settings.ipv6_prefix)
-    tickets = Tickets(settings.secret_keys)
+    passes = Passes(settings.secret_keys)
     rooms = Rooms(settings.rooms, settings.backend)
     chosen = RoomBackends([(room.name, room.backend) for room in settings.rooms],
                           sluis_backend=settings.backend, internal_url=settings.internal_url,
@@ -205,11 +205,11 @@ def create_app(settings: Settings, backend: Backend | None = None,
     first = next(iter(chosen.by_room.values()))
     trusted = parse_networks(settings.trusted_proxies)
     answers = Answers(Pages())
-    gate = Gate(store=store, tickets=tickets, rooms=rooms, backend=first, answers=answers,
+    gate = Gate(store=store, passes=passes, rooms=rooms, backend=first, answers=answers,
                 trusted_proxies=trusted, renew_every=settings.renew_every_seconds,
                 backends=chosen.by_room, sharing=Sharing.for_settings(store, settings, trusted))
     own: dict[str, tuple[str, ASGIApp]] = {
-        STATUS_PATH: ("status", Poll(store, tickets, rooms, answers, trusted)),
+        STATUS_PATH: ("status", Poll(store, passes, rooms, answers, trusted)),
         PREFS_PATH: ("sluis", prefs),
     }
     return SluisApp(gate, own, inner)

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypeGuard
 from gateway import metrics
 from gateway.common.memo import Memo
 from gateway.http import Headers, clear_cookie
+from gateway.passes import ADMISSION_COOKIE, EXIT_COOKIE, VISITOR_COOKIE
 from gateway.session_end import Scanner, textual
-from gateway.tickets import ADMISSION_COOKIE, EXIT_COOKIE, VISITOR_COOKIE
 from gateway.types import Message, Send
 
 SESSION_END_HEADER = b"sluis-session"

@@ -30,16 +30,16 @@ from gateway.http import (
     set_cookie,
     wants_json,
 )
+from gateway.passes import (
+    ADMISSION_COOKIE,
+    EXIT_COOKIE,
+    VISITOR_COOKIE,
+    Passes,
+)
 from gateway.rooms import RoomConfig
 from gateway.routing import FreePasses, Refusal, Rooms, free_pass
 from gateway.sharing import Sharing
 from gateway.store import Store, StoreUnavailable
-from gateway.tickets import (
-    ADMISSION_COOKIE,
-    EXIT_COOKIE,
-    VISITOR_COOKIE,
-    Tickets,
-)
 from gateway.types import ASGIApp, Receive, Scope, Send
 from gateway.visit import Admitted, visit
 
@@ -79,13 +79,13 @@ class Watch:
 
 
 class Gate:
-    def __init__(self, *, store: Store, tickets: Tickets, rooms: Rooms, backend: ASGIApp,
+    def __init__(self, *, store: Store, passes: Passes, rooms: Rooms, backend: ASGIApp,
                  answers: Answers, trusted_proxies: Sequence[Network],
                  renew_every: int,
                  backends: Mapping[str, ASGIApp] | None = None,
                  sharing: Sharing | None = None) -> None:
         self.store = store
-        self.tickets = tickets
+        self.passes = passes
         self.rooms = rooms
         self.backend = backend
         # Each room's own backend (behind its in-flight cap); `backend` for any other.
@@ -105,7 +105,7 @@ class Gate:
         self.answers = answers
         self.trusted = trusted_proxies
         self.renew_every = renew_every
-        self.free_passes = FreePasses(tickets)
+        self.free_passes = FreePasses(passes)
         self.sharing = sharing  # an admission is one person's (gateway/sharing.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -122,8 +122,8 @@ class Gate:
             await self.forward(scope, receive, send, room, why, free, [], token)
             return
         jar = cookies(scope["headers"])
-        visitor = self.tickets.visitor_from_cookie(jar.get(VISITOR_COOKIE))
-        admission = self.tickets.admission_for(jar.get(ADMISSION_COOKIE), room.name, visitor)
+        visitor = self.passes.visitor_from_cookie(jar.get(VISITOR_COOKIE))
+        admission = self.passes.admission_for(jar.get(ADMISSION_COOKIE), room.name, visitor)
         if ADMISSION_COOKIE in jar:
             metrics.token_checked("valid" if admission else "invalid")
         if admission is not None and visitor is not None:
@@ -145,13 +145,13 @@ class Gate:
         extra = [] if extra is None else extra
         address = client_address(scope.get("client"), scope["headers"], self.trusted) \
             if visitor is not None else None
-        outcome = await visit(self.store, self.tickets, room, visitor, address, page=True)
+        outcome = await visit(self.store, self.passes, room, visitor, address, page=True)
         if isinstance(outcome, Admitted):
             # Let in now; no admission went along to `visit`, so its token is a new one.
             token = outcome.token
             assert token is not None and visitor is not None
             extra.append(admission_cookie(token, outcome.seconds, scope.get("scheme") == "https"))
-            admission = self.tickets.admission.check(token)
+            admission = self.passes.admission.check(token)
             assert admission is not None
             await self.admitted(scope, receive, send, room, visitor, admission, extra, token)
             return
@@ -220,7 +220,7 @@ class Gate:
                 await self.wait(scope, receive, send, room, visitor, extra)
                 return
             if seconds > 0:
-                token = self.tickets.admission.issue(room.name, visitor, seconds)
+                token = self.passes.admission.issue(room.name, visitor, seconds)
                 extra.append(admission_cookie(token, seconds, secure))
         scope = dict(scope, headers=_for_backend(scope["headers"], token))
         # One send layer counts the answer, handles `Sluis-Session: end` and adds `extra`
@@ -278,7 +278,7 @@ class Gate:
 
     def _exit_header(self, room: RoomConfig, visitor: str, secure: bool
                      ) -> tuple[bytes, bytes]:
-        value = self.tickets.exit_cookie(room.name, visitor)
+        value = self.passes.exit_cookie(room.name, visitor)
         return (b"set-cookie", set_cookie(EXIT_COOKIE, value, max_age=room.exit_seconds,
                                           secure=secure))
 
@@ -297,7 +297,7 @@ class Gate:
             return True
         if exit_cookie is None:
             exit_cookie = cookies(scope["headers"]).get(EXIT_COOKIE)
-        return self.tickets.exit_for(exit_cookie, room.name, visitor, room.exit_seconds)
+        return self.passes.exit_for(exit_cookie, room.name, visitor, room.exit_seconds)
 
     async def pass_out(self, scope: Scope, receive: Receive, send: Send, room: RoomConfig,
                        visitor: str) -> None:
@@ -305,7 +305,7 @@ class Gate:
         redirect and a reload of it, without a place and outside max_active. Reading
         only (GET and HEAD), and only for the room's exit_seconds; the backend still gets
         a signed Sluis-Admission, as short-lived."""
-        token = self.tickets.admission.issue(room.name, visitor, room.exit_seconds)
+        token = self.passes.admission.issue(room.name, visitor, room.exit_seconds)
         scope = dict(scope, headers=_for_backend(scope["headers"], token))
         answer = ForwardedAnswer(send, room.name, [], scope.get("scheme") == "https")
         metrics.backend_started(room.name)

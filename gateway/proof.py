@@ -32,7 +32,7 @@ _PAIRS = tuple((a + b).encode() for a in _DIGITS for b in _DIGITS)  # b"00" … 
 
 
 def derive_key(secret: bytes) -> bytes:
-    """The proof key belonging to one signing key (`Tickets.proof_key` holds the newest)."""
+    """The proof key belonging to one signing key (`Passes.proof_key` holds the newest)."""
     return hmac.new(secret, KEY_INFO, hashlib.sha256).digest()
 
 
@@ -42,7 +42,7 @@ def challenge(key: bytes, room: str, visitor: str) -> str:
     return mac[:CHALLENGE_CHARS // 2].hex()
 
 
-def verify(challenge: str, nonce: str, bits: int) -> bool:
+def solves(challenge: str, nonce: str, bits: int) -> bool:
     """True when sha256(f"{challenge}:{nonce}") starts with at least `bits` zero bits.
 
     `bits` 0 asks for no work and passes whatever the nonce. Otherwise the nonce must be
@@ -76,10 +76,10 @@ _SMALL = tuple(base36(n).encode() for n in range(len(_PAIRS)))  # b"0" … b"zz"
 
 
 def solve(challenge: str, bits: int) -> str:
-    """The first nonce (0, 1, 2, … in base 36) that `verify` accepts.
+    """The first nonce (0, 1, 2, … in base 36) that `solves` accepts.
 
     About 2 ** bits tries on average. Raises ValueError for a challenge that is not hex
-    or bits outside 0..256 (nothing would ever verify)."""
+    or bits outside 0..256 (nothing would ever solve it)."""
     if type(bits) is not int or not 0 <= bits <= 256:
         raise ValueError("bits must be a whole number from 0 to 256")
     if type(challenge) is not str or _CHALLENGE(challenge) is None:

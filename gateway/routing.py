@@ -35,7 +35,7 @@ from gateway.rooms import Network, RoomConfig
 if TYPE_CHECKING:
     from backends.admission import Admission
     from backends.config import BackendConfig
-    from gateway.tickets import Tickets
+    from gateway.passes import Passes
     from gateway.types import Receive, Scope, Send
 
 FREE_PASS_SECONDS = 300
@@ -247,8 +247,8 @@ class FreePasses:
     """Admission tokens for requests that pass freely, one per room and reason, reissued
     well before they lapse, so that the backend still sees a valid `Sluis-Admission`."""
 
-    def __init__(self, tickets: Tickets) -> None:
-        self.tickets = tickets
+    def __init__(self, passes: Passes) -> None:
+        self.passes = passes
         self._cache: dict[tuple[str, str], tuple[float, str, Admission]] = {}
 
     def token(self, room: str, why: str) -> tuple[str, Admission]:
@@ -256,8 +256,8 @@ class FreePasses:
         hit = self._cache.get((room, why))
         if hit is not None and hit[0] > now:
             return hit[1], hit[2]
-        token = self.tickets.admission.issue(room, why, FREE_PASS_SECONDS)
-        admission = self.tickets.admission.check(token)
+        token = self.passes.admission.issue(room, why, FREE_PASS_SECONDS)
+        admission = self.passes.admission.check(token)
         assert admission is not None
         self._cache[(room, why)] = (now + FREE_PASS_SECONDS / 2, token, admission)
         return token, admission

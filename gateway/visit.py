@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway import metrics, proof
+from gateway.passes import Passes, new_visitor_id
 from gateway.rooms import RoomConfig
 from gateway.standing import ARRIVING_POLL_SECONDS, NO_PLACE_POLL_SECONDS, State, state_of
 from gateway.store import Code, Place, RoomSnapshot, Store, StoreUnavailable
-from gateway.tickets import Tickets, new_visitor_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ NO_COOKIE = Arriving(NO_PLACE_POLL_SECONDS)
 _LABELS = {code: code.name.lower() for code in Code}  # sluis_joins_total{result}
 
 
-async def visit(store: Store, tickets: Tickets, room: RoomConfig, visitor: str | None,
+async def visit(store: Store, passes: Passes, room: RoomConfig, visitor: str | None,
                 address: str | None = None, *, page: bool = False, join: bool = False,
                 nonce: str = "", admission: str | None = None) -> Outcome:
     """Where `visitor` (None: no valid visitor cookie) stands in `room`.
@@ -106,8 +106,8 @@ async def visit(store: Store, tickets: Tickets, room: RoomConfig, visitor: str |
         # cookies (a bot) gets a page on every request and never a place.
         visitor = new_visitor_id()
         metrics.join_counted(name, "arriving")
-        challenge = proof.challenge(tickets.proof_key, name, visitor) if bits else ""
-        return Arriving(ARRIVING_POLL_SECONDS, tickets.visitor_cookie(visitor), challenge, bits)
+        challenge = proof.challenge(passes.proof_key, name, visitor) if bits else ""
+        return Arriving(ARRIVING_POLL_SECONDS, passes.visitor_cookie(visitor), challenge, bits)
     counted = page
     try:
         if page and not bits:
@@ -117,8 +117,8 @@ async def visit(store: Store, tickets: Tickets, room: RoomConfig, visitor: str |
             snap, place = await store.status(name, visitor)
             if join and not page and place.code is Code.NONE and not snap.settings.closed:
                 if bits:
-                    challenge = proof.challenge(tickets.proof_key, name, visitor)
-                    if not proof.verify(challenge, nonce, bits):
+                    challenge = proof.challenge(passes.proof_key, name, visitor)
+                    if not proof.solves(challenge, nonce, bits):
                         metrics.join_counted(name, "no_proof")
                         return ProofRequired(challenge, bits)
                 snap, place = await store.join(name, visitor, address,
@@ -133,7 +133,7 @@ async def visit(store: Store, tickets: Tickets, room: RoomConfig, visitor: str |
     if counted:
         if page and bits and code is Code.NONE and not snap.settings.closed:
             metrics.join_counted(name, "no_proof")
-            challenge = proof.challenge(tickets.proof_key, name, visitor)
+            challenge = proof.challenge(passes.proof_key, name, visitor)
             return Arriving(ARRIVING_POLL_SECONDS, None, challenge, bits)
         metrics.join_counted(name, _LABELS[code])
         if code is Code.LIMITED:
@@ -141,8 +141,8 @@ async def visit(store: Store, tickets: Tickets, room: RoomConfig, visitor: str |
     if code is Code.ADMITTED:
         seconds = snap.settings.first_window
         token = None
-        if tickets.admission_for(admission, name, visitor) is None:
-            token = tickets.admission.issue(name, visitor, seconds)
+        if passes.admission_for(admission, name, visitor) is None:
+            token = passes.admission.issue(name, visitor, seconds)
         return Admitted(snap, place, token, seconds)
     if snap.places_left is not None and state_of(place, snap) is State.SOLD_OUT:
         return SoldOut(snap, place)

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 
 from gateway.common.net import free_port
+from gateway.passes import ADMISSION_COOKIE, VISITOR_COOKIE, Passes, new_visitor_id
 from gateway.store.embedded import EmbeddedRedis
-from gateway.tickets import ADMISSION_COOKIE, VISITOR_COOKIE, Tickets, new_visitor_id
 from harness.cpu import cpu_by_role, parse_cpus, pin
 from harness.processes import ROOT, serve, stop, wait_until
 from harness.sluis import GATEWAY, sluis_env, worker
@@ -183,10 +183,10 @@ def engine_places(url: str, room: str, secret_keys: tuple[str, ...], admin_token
     admission minted from the signing keys (only who holds the keys can do this):
     capacity and `booked` per session from its API, and every registration of each
     session from its CSV export."""
-    tickets = Tickets(secret_keys)
+    passes = Passes(secret_keys)
     visitor = new_visitor_id()
-    jar = {VISITOR_COOKIE: tickets.visitor_cookie(visitor),
-           ADMISSION_COOKIE: tickets.admission.issue(room, visitor, 600)}
+    jar = {VISITOR_COOKIE: passes.visitor_cookie(visitor),
+           ADMISSION_COOKIE: passes.admission.issue(room, visitor, 600)}
     headers = {"accept": "application/json", "authorization": f"Bearer {admin_token}"}
     with httpx.Client(base_url=url, cookies=jar, headers=headers, timeout=30,
                       trust_env=False) as client:

@@ -21,11 +21,11 @@ from gateway.http import set_cookie
 from gateway.i18n import language_of
 from gateway.links import LINK_PATH, Links
 from gateway.pages import Pages
+from gateway.passes import VISITOR_COOKIE, Passes
 from gateway.rooms import RoomConfig
 from gateway.routing import Rooms
 from gateway.store import Store, StoreUnavailable
 from gateway.store.notify_store import NotifyStore, Signed
-from gateway.tickets import VISITOR_COOKIE, Tickets
 
 NOTIFY_PATH = "/_sluis/notify"
 MAX_FORM_BYTES = 4096
@@ -75,7 +75,7 @@ class _Parts:
     def __init__(self, request: Request) -> None:
         settings = request.app.state.settings
         self.rooms: Rooms = request.app.state.rooms
-        self.tickets = Tickets(settings.secret_keys)
+        self.passes = Passes(settings.secret_keys)
         self.links = Links(settings.secret_keys)
         self.secret = settings.secret_keys[-1]
         self.notices = NotifyStore(request.app.state.store)
@@ -139,7 +139,7 @@ async def sign_up(request: Request) -> Response:
         return _answer(request, parts, room, "refused", back, as_json)
     if not room.notify.by_email:
         return _answer(request, parts, room, "not_offered", back, as_json)
-    visitor = parts.tickets.visitor_from_cookie(request.cookies.get(VISITOR_COOKIE))
+    visitor = parts.passes.visitor_from_cookie(request.cookies.get(VISITOR_COOKIE))
     if visitor is None:
         return _answer(request, parts, room, "no_place", back, as_json)
     try:
@@ -176,7 +176,7 @@ async def open_link(request: Request) -> Response:
         "cache-control": "no-store",
         # The token stays out of any Referer.
         "referrer-policy": "no-referrer",
-        "set-cookie": set_cookie(VISITOR_COOKIE, parts.tickets.visitor_cookie(link.visitor),
+        "set-cookie": set_cookie(VISITOR_COOKIE, parts.passes.visitor_cookie(link.visitor),
                                  max_age=VISITOR_MAX_AGE, secure=https).decode("latin-1"),
     })
 

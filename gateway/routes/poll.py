@@ -14,18 +14,18 @@ from urllib.parse import parse_qs
 from gateway.answers import Answers
 from gateway.http import Network, client_address, cookies, respond, respond_json
 from gateway.pages import security_headers
+from gateway.passes import ADMISSION_COOKIE, VISITOR_COOKIE, Passes
 from gateway.routing import Rooms
 from gateway.store import Store
-from gateway.tickets import ADMISSION_COOKIE, VISITOR_COOKIE, Tickets
 from gateway.types import Receive, Scope, Send
 from gateway.visit import visit
 
 
 class Poll:
-    def __init__(self, store: Store, tickets: Tickets, rooms: Rooms, answers: Answers,
+    def __init__(self, store: Store, passes: Passes, rooms: Rooms, answers: Answers,
                  trusted_proxies: Sequence[Network] = ()) -> None:
         self.store = store
-        self.tickets = tickets
+        self.passes = passes
         self.rooms = rooms
         self.answers = answers
         self.trusted = trusted_proxies
@@ -56,9 +56,9 @@ class Poll:
             return
         headers = scope["headers"]
         jar = cookies(headers)
-        visitor = self.tickets.visitor_from_cookie(jar.get(VISITOR_COOKIE))
+        visitor = self.passes.visitor_from_cookie(jar.get(VISITOR_COOKIE))
         address = client_address(scope.get("client"), headers, self.trusted) if join else None
-        outcome = await visit(self.store, self.tickets, room, visitor, address, join=join,
+        outcome = await visit(self.store, self.passes, room, visitor, address, join=join,
                               nonce=nonce, admission=jar.get(ADMISSION_COOKIE))
         status, body, answer = self.answers.render(scope, room, outcome, as_json=True)
         await respond(send, status, body, answer, method == "HEAD")

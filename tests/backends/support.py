@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gateway.tickets import Tickets
+from gateway.passes import Passes
 from harness.processes import python_env, serve, stop
 from harness.sluis import SECRET_KEY, sluis_env
 from harness.sluis import worker as worker_process
@@ -51,9 +51,9 @@ def worker(redis_url: str, tmp: Path, rooms: str) -> Iterator[subprocess.Popen[b
 
 def admitted_cookies(room: str, visitor: str, ttl: int = 3600) -> dict[str, str]:
     """The cookies of a visitor the queue has let in (signed with the gateway's key)."""
-    tickets = Tickets([KEY])
-    return {"sluis_visitor": tickets.visitor_cookie(visitor),
-            "sluis_admission": tickets.admission.issue(room, visitor, ttl)}
+    passes = Passes([KEY])
+    return {"sluis_visitor": passes.visitor_cookie(visitor),
+            "sluis_admission": passes.admission.issue(room, visitor, ttl)}
 
 
 def rss_bytes(pid: int) -> int:

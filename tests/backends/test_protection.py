@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 
 from gateway import lottery
+from gateway.passes import Passes
 from gateway.rooms import LiveSettings, RoomConfig
 from gateway.store import Store
-from gateway.tickets import Tickets
 from tests.backends.support import (
     KEY,
     admitted_cookies,
@@ -121,7 +121,7 @@ async def test_a_failing_platform_pauses_admissions_and_its_recovery_resumes_the
                 paused_at = await admitted()
                 await asyncio.sleep(1.5)
                 assert await admitted() == paused_at  # nobody admitted while it fails
-                visitor = Tickets([KEY]).visitor_cookie(waiting[-1])
+                visitor = Passes([KEY]).visitor_cookie(waiting[-1])
                 status = await fetch(f"{gw}/_sluis/status",
                                      headers={"Cookie": f"sluis_visitor={visitor}"})
                 assert status["state"] == "paused"  # and keeps the place it had

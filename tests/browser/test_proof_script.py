@@ -1,6 +1,6 @@
 """The join proof-of-work script (gateway/static/proof.js) in headless Chromium, with
 crypto.subtle and with its own SHA-256 (browser side: proof.mjs). Every nonce it finds
-must pass gateway.proof.verify, and be the very nonce gateway.proof.solve finds."""
+must pass gateway.proof.solves, and be the very nonce gateway.proof.solve finds."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_both_engines_find_nonces_the_gateway_accepts(chromium: str,  # noqa: F8
             assert [r["challenge"] for r in rows] == CHALLENGES
             for r in rows:
                 assert r["engine"] == engine
-                assert proof.verify(r["challenge"], r["nonce"], bits), (engine, bits, r)
+                assert proof.solves(r["challenge"], r["nonce"], bits), (engine, bits, r)
                 assert r["nonce"] == proof.solve(r["challenge"], bits), (engine, bits, r)
     checks = result["checks"]
     assert isinstance(checks, dict)

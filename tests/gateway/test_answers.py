@@ -10,9 +10,9 @@ import pytest
 from gateway import lottery
 from gateway.answers import RETRY_AFTER_UNAVAILABLE, Answers
 from gateway.pages import Pages
+from gateway.passes import Passes
 from gateway.rooms import LiveSettings, RoomConfig
 from gateway.store import Store
-from gateway.tickets import Tickets
 from gateway.types import Message
 from gateway.visit import LIMITED, UNAVAILABLE, Admitted, Arriving, ProofRequired, Waiting
 from tests.conftest import KEYS
@@ -84,7 +84,7 @@ async def test_over_the_join_limit_is_429_with_the_limits_window(answers: Answer
 
 
 async def test_a_newcomer_gets_the_visitor_cookie_and_a_short_poll(answers: Answers) -> None:
-    cookie = Tickets(KEYS).visitor_cookie("visitor-new-0001")
+    cookie = Passes(KEYS).visitor_cookie("visitor-new-0001")
     arriving = Arriving(1, cookie)
     as_json = await answer(answers, arriving, True, https=True)
     body = as_json.json()
@@ -118,7 +118,7 @@ async def test_waiting_and_admitted_are_the_status_json_or_the_queue_page(
     assert b"Je bent nummer <strong>1</strong>" in page.body
     head = await answer(answers, waiting, False, method="HEAD")
     assert head.body == b"" and int(head.headers(b"content-length")[0]) == len(page.body)
-    token = Tickets(KEYS).admission.issue("default", "visitor-wait-0001", 120)
+    token = Passes(KEYS).admission.issue("default", "visitor-wait-0001", 120)
     admitted = await answer(answers, Admitted(snap, place, token, 120), True)
     (set_cookie,) = admitted.headers(b"set-cookie")
     assert set_cookie.startswith(b"sluis_admission=" + token.encode())

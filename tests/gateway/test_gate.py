@@ -14,8 +14,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backends import verify
+from gateway.passes import Passes
 from gateway.store import Store
-from gateway.tickets import Tickets
 from queue_worker.worker import Worker
 from tests.conftest import KEYS, make_settings
 from tests.helpers import arrive, gateway_client
@@ -92,7 +92,7 @@ async def test_a_visitor_waits_is_admitted_and_forwarded(redis_url: str, tmp_pat
         assert forwarded.json() == {"reached": "upstream", "path": "/inschrijven"}
         hit = upstream.hits[-1]
         adm = verify(hit["admission"], KEYS, room="default")
-        assert adm is not None and adm.visitor == Tickets(KEYS).visitor_from_cookie(cookie)
+        assert adm is not None and adm.visitor == Passes(KEYS).visitor_from_cookie(cookie)
         assert "sluis_" not in (hit["cookie"] or "")  # the gateway's cookies stay with it
 
 
@@ -118,15 +118,15 @@ async def test_nothing_reaches_the_backend_without_an_admission(redis_url: str,
                                                                tmp_path: Path) -> None:
     settings = make_settings(redis_url, tmp_path, max_active=0)
     upstream = CountingUpstream()
-    forged = Tickets(["another-key-0123456789abcd"])
+    forged = Passes(["another-key-0123456789abcd"])
     async with gateway_client(settings, upstream.app()) as (_, client):
         first = await client.get("/", headers=JSON)
         visitor_cookie = first.cookies["sluis_visitor"]
         client.cookies.clear()
         other = await client.get("/", headers=JSON)
-        other_visitor = Tickets(KEYS).visitor_from_cookie(other.cookies["sluis_visitor"])
+        other_visitor = Passes(KEYS).visitor_from_cookie(other.cookies["sluis_visitor"])
         assert other_visitor
-        stolen = Tickets(KEYS).admission.issue("default", other_visitor, 900)
+        stolen = Passes(KEYS).admission.issue("default", other_visitor, 900)
         cookie_sets = [
             {},
             {"sluis_visitor": visitor_cookie},

@@ -1,4 +1,4 @@
-"""The join proof-of-work's pieces (gateway/proof.py), the key a Tickets instance derives
+"""The join proof-of-work's pieces (gateway/proof.py), the key a Passes instance derives
 for it, and the room setting `join_proof_bits`."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway import proof
+from gateway.passes import Passes
 from gateway.roomfile import load_rooms
 from gateway.rooms import RoomConfig, RoomSettingsError
-from gateway.tickets import Tickets
 
 KEY = proof.derive_key(b"proof-test-key-0123456789")
 CHALLENGE = proof.challenge(KEY, "zomerkampen", "Xk3a9_Qm2LpR0tZw")
@@ -42,19 +42,19 @@ def test_a_challenge_is_bound_to_the_room_the_visitor_and_the_key() -> None:
     assert CHALLENGE not in others and len(others) == 4
 
 
-def test_tickets_derive_the_proof_key_from_the_newest_signing_key() -> None:
-    tickets = Tickets(["old-key-0123456789", "new-key-0123456789"])
-    assert tickets.proof_key == proof.derive_key(b"new-key-0123456789")
-    assert tickets.proof_key != proof.derive_key(b"old-key-0123456789")
+def test_passes_derive_the_proof_key_from_the_newest_signing_key() -> None:
+    passes = Passes(["old-key-0123456789", "new-key-0123456789"])
+    assert passes.proof_key == proof.derive_key(b"new-key-0123456789")
+    assert passes.proof_key != proof.derive_key(b"old-key-0123456789")
     # Not the signing key itself, nor anything the cookies are signed with.
-    assert tickets.proof_key not in (b"new-key-0123456789", b"old-key-0123456789")
-    assert Tickets(["new-key-0123456789"]).proof_key == tickets.proof_key
+    assert passes.proof_key not in (b"new-key-0123456789", b"old-key-0123456789")
+    assert Passes(["new-key-0123456789"]).proof_key == passes.proof_key
 
 
 @pytest.mark.parametrize("bits", [1, 4, 8, 12, 16])
 def test_verify_accepts_a_solved_nonce(bits: int) -> None:
     nonce = proof.solve(CHALLENGE, bits)
-    assert proof.verify(CHALLENGE, nonce, bits)
+    assert proof.solves(CHALLENGE, nonce, bits)
     assert leading_zero_bits(CHALLENGE, nonce) >= bits
 
 
@@ -62,29 +62,29 @@ def test_solve_finds_the_first_nonce_in_counting_order() -> None:
     nonce = proof.solve(CHALLENGE, 12)
     n = int(nonce, 36)
     assert proof.base36(n) == nonce
-    assert not any(proof.verify(CHALLENGE, proof.base36(i), 12) for i in range(n))
+    assert not any(proof.solves(CHALLENGE, proof.base36(i), 12) for i in range(n))
 
 
 def test_verify_refuses_a_wrong_nonce_and_a_nonce_for_another_challenge() -> None:
     nonce = proof.solve(CHALLENGE, 16)
     n = int(nonce, 36)
-    assert not proof.verify(CHALLENGE, proof.base36(n - 1), 16)
+    assert not proof.solves(CHALLENGE, proof.base36(n - 1), 16)
     other = proof.challenge(KEY, "zomerkampen", "someone-else-0001")
     assert leading_zero_bits(other, nonce) < 16  # this nonce is no proof for them
-    assert not proof.verify(other, nonce, 16)
+    assert not proof.solves(other, nonce, 16)
 
 
 def test_verify_holds_to_the_bits_asked() -> None:
     nonce = proof.solve(CHALLENGE, 10)
     zeros = leading_zero_bits(CHALLENGE, nonce)
-    assert proof.verify(CHALLENGE, nonce, zeros)
-    assert not proof.verify(CHALLENGE, nonce, zeros + 1)
-    assert all(proof.verify(CHALLENGE, nonce, b) for b in range(zeros + 1))
+    assert proof.solves(CHALLENGE, nonce, zeros)
+    assert not proof.solves(CHALLENGE, nonce, zeros + 1)
+    assert all(proof.solves(CHALLENGE, nonce, b) for b in range(zeros + 1))
 
 
 def test_zero_bits_asks_for_nothing() -> None:
-    assert proof.verify(CHALLENGE, "anything", 0)
-    assert proof.verify(CHALLENGE, "", 0)
+    assert proof.solves(CHALLENGE, "anything", 0)
+    assert proof.solves(CHALLENGE, "", 0)
     assert proof.solve(CHALLENGE, 0) == "0"
 
 
@@ -93,13 +93,13 @@ def test_zero_bits_asks_for_nothing() -> None:
     "\ud800",
 ])
 def test_malformed_nonces_are_refused(nonce: str) -> None:
-    assert not proof.verify(CHALLENGE, nonce, 1) and not proof.verify(CHALLENGE, nonce, 8)
+    assert not proof.solves(CHALLENGE, nonce, 1) and not proof.solves(CHALLENGE, nonce, 8)
 
 
 def test_a_nonce_of_sixteen_characters_is_still_a_nonce() -> None:
     long = "z" * 16
     zeros = leading_zero_bits(CHALLENGE, long)
-    assert zeros >= 1 and proof.verify(CHALLENGE, long, zeros)
+    assert zeros >= 1 and proof.solves(CHALLENGE, long, zeros)
 
 
 @pytest.mark.parametrize(("challenge", "nonce", "bits"), [
@@ -109,7 +109,7 @@ def test_a_nonce_of_sixteen_characters_is_still_a_nonce() -> None:
     ("a" * 65, "0", 8), ("\ud800", "0", 8),
 ])
 def test_bad_input_is_false_not_an_error(challenge: object, nonce: object, bits: object) -> None:
-    assert proof.verify(challenge, nonce, bits) is False  # type: ignore[arg-type]
+    assert proof.solves(challenge, nonce, bits) is False  # type: ignore[arg-type]
 
 
 @given(challenge=st.one_of(st.text(), st.text("0123456789abcdef", min_size=1, max_size=64),
@@ -118,7 +118,7 @@ def test_bad_input_is_false_not_an_error(challenge: object, nonce: object, bits:
                        st.binary(), st.none(), st.integers(), st.floats()),
        bits=st.one_of(st.integers(), st.integers(0, 24), st.floats(), st.booleans(), st.text()))
 def test_verify_never_raises(challenge: object, nonce: object, bits: object) -> None:
-    ok = proof.verify(challenge, nonce, bits)  # type: ignore[arg-type]
+    ok = proof.solves(challenge, nonce, bits)  # type: ignore[arg-type]
     assert isinstance(ok, bool)
     if ok and bits != 0:
         assert isinstance(challenge, str) and isinstance(nonce, str) and isinstance(bits, int)
@@ -128,7 +128,7 @@ def test_verify_never_raises(challenge: object, nonce: object, bits: object) -> 
 @given(st.text("0123456789abcdef", min_size=1, max_size=64), st.integers(0, 8))
 def test_solve_always_finds_a_nonce_verify_accepts(challenge: str, bits: int) -> None:
     nonce = proof.solve(challenge, bits)
-    assert 1 <= len(nonce) <= 16 and proof.verify(challenge, nonce, bits)
+    assert 1 <= len(nonce) <= 16 and proof.solves(challenge, nonce, bits)
 
 
 @pytest.mark.parametrize(("challenge", "bits"), [

@@ -10,10 +10,10 @@ import pytest
 
 from gateway import eta, notify
 from gateway.links import Links
+from gateway.passes import Passes
 from gateway.roomfile import load_rooms
 from gateway.rooms import NotifyConfig, RoomConfig, RoomSettingsError
 from gateway.settings import Settings, SettingsError
-from gateway.tickets import Tickets
 
 KEYS = ("notify-test-key-0123456789",)
 
@@ -177,7 +177,7 @@ def test_a_link_names_its_place_and_nothing_else_passes_for_one() -> None:
     # Another key, a changed character, a visitor cookie: no place.
     assert Links(("another-key-0123456789",)).read(token) is None
     assert links.read(token[:-2] + ("AA" if not token.endswith("AA") else "BB")) is None
-    assert links.read(Tickets(KEYS).visitor_cookie("visitor-abcdefgh")) is None
+    assert links.read(Passes(KEYS).visitor_cookie("visitor-abcdefgh")) is None
     assert links.read("") is None and links.read("x" * 5000) is None
     # A link never leads off the site.
     evil = links.read(links.token("kampen", "visitor-abcdefgh", "//evil.example/"))

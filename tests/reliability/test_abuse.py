@@ -13,8 +13,8 @@ import httpx
 
 from gateway import proof
 from gateway.app import SluisApp
+from gateway.passes import Passes
 from gateway.rooms import LiveSettings, RoomConfig
-from gateway.tickets import Tickets
 from queue_worker.worker import Worker
 from tests.conftest import KEYS, make_settings
 from tests.helpers import arrive, gateway_client
@@ -110,7 +110,7 @@ async def test_the_limit_follows_x_forwarded_for_only_from_a_trusted_balancer(
 async def test_bots_that_drop_cookies_take_no_place_and_no_admission(
         redis_url: str, tmp_path: Path, figure: Figure) -> None:
     settings = make_settings(redis_url, tmp_path, max_active=0, rate_per_minute=600_000)
-    tickets = Tickets(KEYS)
+    passes = Passes(KEYS)
     async with gateway_client(settings) as (app, _):
         store = app.state.store
         bots: list[str] = []
@@ -122,7 +122,7 @@ async def test_bots_that_drop_cookies_take_no_place_and_no_admission(
                     bot.cookies.clear()
                     r = await bot.get("/inschrijven", headers=JSON if i % 2 else {})
                     answers.append(r.status_code)
-                    visitor = tickets.visitor_from_cookie(r.cookies["sluis_visitor"])
+                    visitor = passes.visitor_from_cookie(r.cookies["sluis_visitor"])
                     assert visitor is not None
                     bots.append(visitor)
         redis_by_bots = await redis_calls(store) - calls_before
@@ -141,7 +141,7 @@ async def test_bots_that_drop_cookies_take_no_place_and_no_admission(
         active = {v.decode() for v in await store.client.zrange(store.keys("default").active,
                                                                  0, -1)}
         view = await store.view("default")
-    parent_ids = {tickets.visitor_from_cookie(c) for c in parents}
+    parent_ids = {passes.visitor_from_cookie(c) for c in parents}
     figure("places taken by 1,000 requests of 200 cookie-dropping bots", placed_by_bots)
     figure("Redis commands those 1,000 requests caused", redis_by_bots)
     figure("places of 20 parents who keep the cookie", queued)
@@ -166,14 +166,14 @@ async def test_a_room_with_proof_of_work_places_only_a_solved_join(
     room = RoomConfig(name="default", initial=LiveSettings(max_active=0),
                       join_proof_bits=bits)
     settings = dataclasses.replace(make_settings(redis_url, tmp_path), rooms=(room,))
-    tickets = Tickets(KEYS)
+    passes = Passes(KEYS)
     async with gateway_client(settings) as (app, client):
         store = app.state.store
         first = await client.get("/inschrijven", headers=JSON)
         asked = first.json()["proof"]
-        visitor = tickets.visitor_from_cookie(client.cookies["sluis_visitor"])
+        visitor = passes.visitor_from_cookie(client.cookies["sluis_visitor"])
         assert visitor is not None
-        assert asked == {"challenge": proof.challenge(tickets.proof_key, "default", visitor),
+        assert asked == {"challenge": proof.challenge(passes.proof_key, "default", visitor),
                          "bits": bits}
         # Bringing the cookie back is not enough here: the page's refresh gets no place,
         refreshed = await client.get("/inschrijven", headers=JSON)
@@ -184,8 +184,8 @@ async def test_a_room_with_proof_of_work_places_only_a_solved_join(
         # nor a join without the proof, with a wrong one, or with another visitor's.
         url = "/_sluis/status?room=default&join=1"
         others = (proof.base36(n) for n in range(1 << 20))
-        theirs = next(n for n in others if proof.verify("0" * 32, n, bits)
-                      and not proof.verify(asked["challenge"], n, bits))
+        theirs = next(n for n in others if proof.solves("0" * 32, n, bits)
+                      and not proof.solves(asked["challenge"], n, bits))
         refused = [await client.get(url),
                    await client.get(url + "&proof=NOT-A-NONCE"),
                    await client.get(url + "&proof=" + theirs),

@@ -13,8 +13,8 @@ import httpx
 from backends.config import BackendConfig, BreakerBounds
 from backends.inprocess import InProcessBackend
 from gateway.app import SluisApp, create_app
+from gateway.passes import Passes, new_visitor_id
 from gateway.settings import Settings
-from gateway.tickets import Tickets, new_visitor_id
 from queue_worker.worker import Worker
 from tests.conftest import KEYS, make_settings
 from tests.helpers import arrive, running
@@ -38,12 +38,12 @@ def visitor_client(app: SluisApp, i: int) -> httpx.AsyncClient:
 
 
 async def admitted_jars(app: SluisApp) -> list[dict[str, str]]:
-    tickets = Tickets(KEYS)
+    passes = Passes(KEYS)
     jars = []
     for _ in range(ADMITTED):
         v = new_visitor_id()
-        jars.append({"sluis_visitor": tickets.visitor_cookie(v),
-                     "sluis_admission": tickets.admission.issue("default", v, 900)})
+        jars.append({"sluis_visitor": passes.visitor_cookie(v),
+                     "sluis_admission": passes.admission.issue("default", v, 900)})
     return jars
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.tickets import Tickets, new_visitor_id
+from gateway.passes import Passes, new_visitor_id
 from tests.backends.support import KEY, gateway
 from tests.reliability.conftest import Figure
 from tests.reliability.support import SocketUpstream, raw_request
@@ -112,10 +112,10 @@ def test_raw_http_crawl_reaches_the_upstream_zero_times(redis_url: str, tmp_path
         reached_during_crawl = upstream.connections - before
 
         # The control: the upstream does count a request that carries an admission.
-        tickets = Tickets([KEY])
+        passes = Passes([KEY])
         visitor = new_visitor_id()
-        jar = (f"Cookie: sluis_visitor={tickets.visitor_cookie(visitor)}; "
-               f"sluis_admission={tickets.admission.issue('default', visitor, 900)}")
+        jar = (f"Cookie: sluis_visitor={passes.visitor_cookie(visitor)}; "
+               f"sluis_admission={passes.admission.issue('default', visitor, 900)}")
         control = raw_request(port, request_bytes("GET", "/control", ["Host: localhost", jar]))
     figure("raw requests sent", sent)
     figure("outcomes", outcomes)

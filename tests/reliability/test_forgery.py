@@ -14,7 +14,7 @@ from itsdangerous import Signer, TimestampSigner
 
 from backends.admission import ADMISSION_SALT, AdmissionCodec, verify
 from gateway.http import cookies
-from gateway.tickets import VISITOR_SALT, Tickets, new_visitor_id
+from gateway.passes import VISITOR_SALT, Passes, new_visitor_id
 from tests.conftest import KEYS, make_settings
 from tests.helpers import gateway_client
 from tests.reliability.conftest import Figure
@@ -70,11 +70,11 @@ def forge(rng: random.Random, value: str) -> str:
 
 
 def test_a_hundred_thousand_mutated_tokens_and_cookies_are_all_refused(figure: Figure) -> None:
-    tickets = Tickets(KEYS)
+    passes = Passes(KEYS)
     visitor = new_visitor_id()
-    cookie = tickets.visitor_cookie(visitor)
-    token = tickets.admission.issue("default", visitor, 900)
-    assert tickets.admission_for(token, "default", visitor) is not None
+    cookie = passes.visitor_cookie(visitor)
+    token = passes.admission.issue("default", visitor, 900)
+    assert passes.admission_for(token, "default", visitor) is not None
     rng = random.Random(20270301)
     accepted = tried = 0
     seen: set[str] = set()
@@ -84,7 +84,7 @@ def test_a_hundred_thousand_mutated_tokens_and_cookies_are_all_refused(figure: F
             continue
         tried += 1
         seen.add(forged)
-        if tickets.admission_for(forged, "default", visitor) is not None:
+        if passes.admission_for(forged, "default", visitor) is not None:
             accepted += 1
         if verify(forged, KEYS, room="default") is not None:
             accepted += 1
@@ -94,10 +94,10 @@ def test_a_hundred_thousand_mutated_tokens_and_cookies_are_all_refused(figure: F
             continue
         tried += 1
         seen.add(forged)
-        found = tickets.visitor_from_cookie(forged)
+        found = passes.visitor_from_cookie(forged)
         if found is not None:
             accepted += 1
-        if tickets.admission_for(token, "default", found) is not None:
+        if passes.admission_for(token, "default", found) is not None:
             accepted += 1
     figure("mutated tokens and cookies tried", tried)
     figure("distinct mutations", len(seen))
@@ -131,12 +131,12 @@ def test_expired_future_dated_wrong_salt_and_wrong_room_tokens_are_refused(
     # A visitor cookie signed with the admission salt is no visitor cookie.
     adm_salted_cookie = Signer(raw, salt=ADMISSION_SALT,
                                digest_method=hashlib.sha256).sign(visitor).decode()
-    tickets = Tickets(KEYS)
-    refused["visitor cookie with admission salt"] = tickets.visitor_from_cookie(
+    passes = Passes(KEYS)
+    refused["visitor cookie with admission salt"] = passes.visitor_from_cookie(
         adm_salted_cookie)
     # A replayed token of another visitor, paired with one's own visitor cookie.
     other = new_visitor_id()
-    refused["another visitor's admission"] = tickets.admission_for(
+    refused["another visitor's admission"] = passes.admission_for(
         codec.issue("default", other, 900), "default", visitor)
     # A token whose ttl field was stretched cannot be re-signed without the key.
     refused["unsigned ttl"] = codec.check(token.replace(":900.", ":90000.", 1), room="default")
@@ -148,17 +148,17 @@ def test_expired_future_dated_wrong_salt_and_wrong_room_tokens_are_refused(
 
 def test_after_key_rotation_an_old_key_verifies_only_while_listed() -> None:
     old, new = "old-key-0123456789abcdef", "new-key-0123456789abcdef"
-    before = Tickets([old])
+    before = Passes([old])
     visitor = new_visitor_id()
     old_cookie, old_token = before.visitor_cookie(visitor), before.admission.issue(
         "default", visitor, 900)
-    during = Tickets([old, new])  # newest last: the new key signs, both verify
+    during = Passes([old, new])  # newest last: the new key signs, both verify
     assert during.visitor_from_cookie(old_cookie) == visitor
     assert during.admission_for(old_token, "default", visitor) is not None
     new_token = during.admission.issue("default", visitor, 900)
     assert verify(new_token, [new], room="default") is not None  # signed with the new key
     assert verify(new_token, [old], room="default") is None
-    after = Tickets([new])  # the old key is no longer listed
+    after = Passes([new])  # the old key is no longer listed
     assert after.visitor_from_cookie(old_cookie) is None
     assert after.admission_for(old_token, "default", visitor) is None
     assert verify(old_token, [new], room="default") is None
@@ -187,7 +187,7 @@ def test_property_arbitrary_input_never_raises_and_never_passes(junk: str | byte
     assert codec.check(junk) is None
     assert verify(junk, KEYS, room="default") is None
     if isinstance(junk, str):
-        assert Tickets(KEYS).visitor_from_cookie(junk) is None
+        assert Passes(KEYS).visitor_from_cookie(junk) is None
 
 
 @given(data=st.data())
@@ -205,14 +205,14 @@ async def test_mutated_cookies_through_the_gate_never_reach_the_upstream(
         redis_url: str, tmp_path: Path, figure: Figure) -> None:
     settings = make_settings(redis_url, tmp_path, max_active=0)
     upstream = CountingUpstream()
-    tickets = Tickets(KEYS)
+    passes = Passes(KEYS)
     rng = random.Random(7)
     async with gateway_client(settings, upstream.app()) as (_, client):
         first = await client.get("/")
         cookie = first.cookies["sluis_visitor"]
-        visitor = tickets.visitor_from_cookie(cookie)
+        visitor = passes.visitor_from_cookie(cookie)
         assert visitor is not None
-        token = tickets.admission.issue("default", visitor, 900)
+        token = passes.admission.issue("default", visitor, 900)
         statuses: dict[int, int] = {}
         sent = 0
         while sent < 400:

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from gateway.common.net import free_port
-from gateway.tickets import Tickets, new_visitor_id
+from gateway.passes import Passes, new_visitor_id
 from harness.processes import ROOT, stop, wait_http
 from harness.sluis import sluis_env
 from tests.backends.support import KEY, rss_bytes
@@ -404,10 +404,10 @@ class RedirectingUpstream(SocketUpstream):
 
 def test_a_forged_host_is_never_written_into_redirects_or_pages(
         redis_url: str, tmp_path: Path, figure: Figure) -> None:
-    tickets = Tickets([KEY])
+    passes = Passes([KEY])
     visitor = new_visitor_id()
-    jar = (b"Cookie: sluis_visitor=" + tickets.visitor_cookie(visitor).encode() +
-           b"; sluis_admission=" + tickets.admission.issue("default", visitor, 900).encode())
+    jar = (b"Cookie: sluis_visitor=" + passes.visitor_cookie(visitor).encode() +
+           b"; sluis_admission=" + passes.admission.issue("default", visitor, 900).encode())
     hosts = [b'evil.example"><x', b"evil.example/<script>", b"a b", b"sluis.test:8080"]
     seen: dict[str, tuple[str, str]] = {}
     with RedirectingUpstream().running() as upstream, gateway_process(

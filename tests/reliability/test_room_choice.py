@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from gateway.tickets import Tickets, new_visitor_id
+from gateway.passes import Passes, new_visitor_id
 from tests.backends.support import KEY, gateway
 from tests.reliability.conftest import Figure
 from tests.reliability.support import SocketUpstream, raw_request
@@ -95,13 +95,13 @@ class Attack:
     def __init__(self, port: int, upstream: SocketUpstream) -> None:
         self.port = port
         self.upstream = upstream
-        self.tickets = Tickets([KEY])
+        self.passes = Passes([KEY])
         self.outcomes: dict[str, int] = {}
         self.sent = 0
         self.reached: list[str] = []
 
     def send(self, method: str, target: str, headers: list[str]) -> str:
-        cookie = f"Cookie: sluis_visitor={self.tickets.visitor_cookie(new_visitor_id())}"
+        cookie = f"Cookie: sluis_visitor={self.passes.visitor_cookie(new_visitor_id())}"
         before = self.upstream.connections
         kind = outcome(raw_request(self.port, request_bytes(method, target,
                                                             [*headers, cookie])))

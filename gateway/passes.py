@@ -1,4 +1,6 @@
-"""Visitor and admission tokens for cookies (no I/O).
+"""The passes a visitor carries, signed, in cookies (no I/O): the visitor cookie, the
+admission token and the exit pass. (The lottery's "ticket" is another thing: a
+visitor's public draw entry, gateway/lottery.py.)
 
 The visitor cookie holds an opaque random id, signed (salt ``sluis.visitor``).
 The admission cookie is the `Sluis-Admission` token (backends/admission.py),
@@ -41,7 +43,7 @@ def new_visitor_id() -> str:
     return secrets.token_urlsafe(12)  # 16 characters, 96 random bits
 
 
-class Tickets:
+class Passes:
     def __init__(self, keys: Sequence[str]) -> None:
         raw = [k.encode() for k in keys]
         self._visitor = CachedKeySigner(raw, salt=VISITOR_SALT, digest_method=hashlib.sha256)

@@ -9,7 +9,7 @@ from itsdangerous import Signer
 
 from backends import verify
 from backends.admission import AdmissionCodec
-from gateway.tickets import Tickets, new_visitor_id
+from gateway.passes import Passes, new_visitor_id
 
 KEY = "first-key-0123456789abcdef"
 NEWER = "second-key-0123456789abcdef"
@@ -39,11 +39,11 @@ def mutations(token: str, rng: random.Random, n: int) -> set[str]:
 
 
 def test_ten_thousand_mutated_visitor_cookies_are_all_refused() -> None:
-    tickets = Tickets([KEY])
-    cookie = tickets.visitor_cookie(new_visitor_id())
+    passes = Passes([KEY])
+    cookie = passes.visitor_cookie(new_visitor_id())
     rng = random.Random(7)
     accepted = [m for m in mutations(cookie, rng, 10_000)
-                if Tickets([KEY]).visitor_from_cookie(m) is not None]
+                if Passes([KEY]).visitor_from_cookie(m) is not None]
     assert accepted == []
 
 
@@ -69,28 +69,28 @@ def test_a_token_signed_with_another_salt_is_refused() -> None:
     visitor_signed = Signer(KEY.encode(), salt="sluis.visitor").sign("v1:default:abcdefgh:900")
     assert AdmissionCodec([KEY]).check(visitor_signed) is None
     admission = AdmissionCodec([KEY]).issue("default", "abcdefghijkl", 900)
-    assert Tickets([KEY]).visitor_from_cookie(admission) is None
+    assert Passes([KEY]).visitor_from_cookie(admission) is None
 
 
 def test_admission_is_bound_to_room_and_visitor() -> None:
-    tickets = Tickets([KEY])
-    token = tickets.admission.issue("zwemmen", "visitor-aaaaaaaa", 900)
-    assert tickets.admission_for(token, "zwemmen", "visitor-aaaaaaaa") is not None
-    assert tickets.admission_for(token, "zomerkampen", "visitor-aaaaaaaa") is None
-    assert tickets.admission_for(token, "zwemmen", "visitor-bbbbbbbb") is None
-    assert tickets.admission_for(token, "zwemmen", None) is None
+    passes = Passes([KEY])
+    token = passes.admission.issue("zwemmen", "visitor-aaaaaaaa", 900)
+    assert passes.admission_for(token, "zwemmen", "visitor-aaaaaaaa") is not None
+    assert passes.admission_for(token, "zomerkampen", "visitor-aaaaaaaa") is None
+    assert passes.admission_for(token, "zwemmen", "visitor-bbbbbbbb") is None
+    assert passes.admission_for(token, "zwemmen", None) is None
 
 
 def test_key_rotation_newest_signs_and_listed_keys_verify() -> None:
-    old = Tickets([KEY])
+    old = Passes([KEY])
     old_cookie = old.visitor_cookie("visitor-aaaaaaaa")
     old_token = old.admission.issue("default", "visitor-aaaaaaaa", 900)
-    rotated = Tickets([KEY, NEWER])
+    rotated = Passes([KEY, NEWER])
     assert rotated.visitor_from_cookie(old_cookie) == "visitor-aaaaaaaa"
     assert rotated.admission.check(old_token) is not None
     new_token = rotated.admission.issue("default", "visitor-aaaaaaaa", 900)
     assert AdmissionCodec([NEWER]).check(new_token) is not None  # signed with the newest
-    retired = Tickets([NEWER])
+    retired = Passes([NEWER])
     assert retired.visitor_from_cookie(old_cookie) is None
     assert retired.admission.check(old_token) is None
 
