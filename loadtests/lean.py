@@ -41,7 +41,7 @@ import orjson
 
 from gateway.lottery import ticket
 from harness.processes import kill_all, log_lines
-from loadtests.opening import Opening
+from loadtests.opening import Opening, add_curve_options
 
 STATUS = "/_sluis/status?room={room}"
 JOIN_PATH = "/api/activities"
@@ -1196,14 +1196,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mix", choices=("all", "parents"), default="all",
                    help="every kind in the locustfile's proportions, or parents only")
     p.add_argument("--stats", required=True, help="where this process writes its figures")
-    d = Opening()
-    p.add_argument("--visitors", type=int, default=d.visitors)
-    p.add_argument("--prequeue-seconds", type=float, default=d.prequeue_seconds)
-    p.add_argument("--prequeue-share", type=float, default=d.prequeue_share)
-    p.add_argument("--spike-seconds", type=float, default=d.spike_seconds)
-    p.add_argument("--spike-share", type=float, default=d.spike_share)
-    p.add_argument("--tail-seconds", type=float, default=d.tail_seconds)
-    p.add_argument("--drain-seconds", type=float, default=d.drain_seconds)
+    p.add_argument("--visitors", type=int, default=Opening().visitors)
+    add_curve_options(p)
     p.add_argument("--room", default="zomerkampen")
     p.add_argument("--start-at", type=float, default=0.0)
     p.add_argument("--stop-at", type=float, default=0.0)

@@ -4,6 +4,7 @@ a long tail, then time for the line to drain."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from queue_worker.rehearse import Segment
 
@@ -77,3 +78,16 @@ class Opening:
                 return max(1.0, 1.5 * seg.count / seg.seconds)
             start += seg.seconds
         return max(1.0, *(1.5 * seg.count / seg.seconds for seg in segments))
+
+
+CURVE_FIELDS = ("prequeue_seconds", "prequeue_share", "spike_seconds", "spike_share",
+                "tail_seconds", "drain_seconds")
+
+
+def add_curve_options(group: Any) -> None:
+    """The curve's phases as command-line options (`--spike-seconds`, ...), defaulting to
+    Opening's; `group` is an argparse parser or argument group."""
+    defaults = Opening()
+    for name in CURVE_FIELDS:
+        group.add_argument("--" + name.replace("_", "-"), type=float,
+                           default=getattr(defaults, name))

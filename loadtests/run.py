@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from loadtests import lean, report, swarm
-from loadtests.opening import Opening
+from loadtests.opening import Opening, add_curve_options
 from loadtests.stack import (
     ROOT,
     RoomPlan,
@@ -65,16 +65,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--room", default="zomerkampen")
     p.add_argument("--out", default="artifacts/loadtest", help="report folder")
     o = p.add_argument_group("the opening")
-    d = Opening()
     o.add_argument("--visitors", type=int, default=0,
                    help=f"everyone who arrives (default: {VISITORS_PER_CORE:,} a core, "
                         f"{MOST_VISITORS:,} at most)")
-    o.add_argument("--prequeue-seconds", type=float, default=d.prequeue_seconds)
-    o.add_argument("--prequeue-share", type=float, default=d.prequeue_share)
-    o.add_argument("--spike-seconds", type=float, default=d.spike_seconds)
-    o.add_argument("--spike-share", type=float, default=d.spike_share)
-    o.add_argument("--tail-seconds", type=float, default=d.tail_seconds)
-    o.add_argument("--drain-seconds", type=float, default=d.drain_seconds)
+    add_curve_options(o)
     r = p.add_argument_group("the room (local stack only)")
     plan = RoomPlan()
     r.add_argument("--rate", type=int, default=1800, help="rate_per_minute")
