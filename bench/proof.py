@@ -27,8 +27,8 @@ import time
 import timeit
 from pathlib import Path
 
-from bench.run import ROOT
 from gateway import proof
+from harness.processes import ROOT
 
 BROWSER_TESTS = ROOT / "tests" / "browser"
 KEY = proof.derive_key(b"bench-proof-key-0123456789abcdef")

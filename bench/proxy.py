@@ -19,8 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.run import BARE_APP, GATEWAY, bench_env, pinned, pinned_redis, standalone, wrk
+from bench.tools import BARE_APP, bench_env, pinned, pinned_redis, standalone, wrk
 from gateway.passes import Passes
+from harness.sluis import GATEWAY
 
 KEY = "bench-proxy-key-0123456789abcdef"
 ROOM = "bench"

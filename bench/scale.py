@@ -23,9 +23,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.run import (
+from bench.tools import (
     BARE_APP,
-    GATEWAY,
     HERE,
     bench_env,
     cookie_file,
@@ -33,11 +32,11 @@ from bench.run import (
     pinned,
     pinned_redis,
     standalone,
-    taskset,
     wrk,
 )
-from harness.cpu import cpu_seconds
+from harness.cpu import cpu_seconds, taskset
 from harness.engines import haproxy
+from harness.sluis import GATEWAY
 
 CASES = ("bare1", "gate1", "bare2", "gate2")
 SERVER_CPUS = ("1", "0")

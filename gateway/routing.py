@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from gateway.common.memo import Memo
 from gateway.http import (
     NO_STORE,
     PLAIN_PATH,
@@ -129,7 +130,7 @@ class Rooms:
         self._any_host = "*" in patterns
         self._names = frozenset(p for p in patterns if not p.startswith("*"))
         self._domains = tuple(p[1:] for p in patterns if p.startswith("*."))
-        self._seen_hosts: dict[tuple[bytes | None, str], str | Refusal] = {}
+        self._seen_hosts: Memo[tuple[bytes | None, str], str | Refusal] = Memo(SEEN_HOSTS)
 
     def for_scope(self, scope: Scope) -> RoomConfig | Refusal:
         if len(self.rooms) == 1:
@@ -142,10 +143,7 @@ class Rooms:
             key = (raw_host, scope.get("scheme", "http"))
             known = self._seen_hosts.get(key)
             if known is None:
-                known = self._host_of(*key)
-                if len(self._seen_hosts) >= SEEN_HOSTS:
-                    self._seen_hosts.clear()
-                self._seen_hosts[key] = known
+                known = self._seen_hosts.put(key, self._host_of(*key))
             if isinstance(known, Refusal):
                 return known
             host = known
