@@ -87,19 +87,15 @@ def send_flood(port: int, head: bytes, piece: bytes, total: int, seconds: float 
     (or for `seconds`), without waiting for an answer: it stops early only when one
     comes or the connection is cut. The gateway's status ("closed" when it cut the
     connection without one) and the bytes it was sent."""
-    sent = 0
     deadline = time.monotonic() + seconds
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        try:
-            s.sendall(head)
-            while sent < total and time.monotonic() < deadline:
-                if readable(s):
-                    break
-                s.sendall(piece)
-                sent += len(piece)
-        except OSError:
-            pass
-        return status_of(read_answer(s)), sent
+
+    def pieces() -> Iterator[bytes]:
+        given = 0
+        while given < total and time.monotonic() < deadline:
+            yield piece
+            given += len(piece)
+
+    return send_body(port, head, pieces(), timeout=10)
 
 
 class Peak:
@@ -168,9 +164,12 @@ def multipart(boundary: bytes, parts: int, part_bytes: int, filename: bool) -> I
     yield b"--" + boundary + b"--\r\n"
 
 
-def send_body(port: int, head: bytes, pieces: Iterator[bytes]) -> tuple[str, int]:
+def send_body(port: int, head: bytes, pieces: Iterator[bytes], timeout: float = 30
+              ) -> tuple[str, int]:
+    """`head`, then each of `pieces` unless an answer came already (or the connection was
+    cut): the gateway's status and the bytes it was sent."""
     sent = 0
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         try:
             s.sendall(head)
             for piece in pieces:
